@@ -1,0 +1,88 @@
+"""The ``berth`` command line. Heavy modules (torch, feast) are imported by the commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from berth.errors import BerthError
+
+DEFAULT_ARTIFACT = Path("artifacts/driver-ranking")
+
+
+def _build(args: argparse.Namespace) -> int:
+    from berth.featurerepo import REPO_DIR
+    from berth.modelbuild.pipeline import STEPS, BuildConfig, run_build
+
+    data = {
+        k: v
+        for k, v in {
+            "drivers": args.drivers,
+            "customers": args.customers,
+            "days": args.days,
+            "rides": args.rides,
+            "seed": args.seed,
+        }.items()
+        if v is not None
+    }
+    cfg = BuildConfig(
+        repo=Path(args.repo or REPO_DIR),
+        output=Path(args.output),
+        feature_service=args.feature_service,
+        version=args.version,
+        quantization=args.quantization,
+        regenerate=args.regenerate,
+        data=data,
+    )
+    steps = tuple(args.step) if args.step else STEPS
+    run_build(cfg, steps)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from berth.artifact import verify_artifact
+
+    meta = verify_artifact(Path(args.artifact))
+    print(f"ok: {meta.name} {meta.version} ({len(meta.files) + 1} files verified)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="berth", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", help="train -> ONNX -> int8 -> verified artifact")
+    build.add_argument("--output", default=str(DEFAULT_ARTIFACT), help="artifact directory")
+    build.add_argument("--repo", help="Feast repo (default: the project's feature_repo/)")
+    build.add_argument("--feature-service", default="driver_ranking_v1")
+    build.add_argument("--version", help="model version (default: <service suffix>-<sha8>)")
+    build.add_argument("--quantization", choices=["static", "dynamic"], default="static")
+    build.add_argument(
+        "--step",
+        action="append",
+        choices=["data", "dataset", "train", "export", "quantize", "evaluate", "package"],
+        help="run only this step (repeatable); steps share <output>.build/",
+    )
+    build.add_argument("--regenerate", action="store_true", help="regenerate the data")
+    for name in ("drivers", "customers", "days", "rides", "seed"):
+        build.add_argument(f"--{name}", type=int, help=f"data size: {name}")
+    build.set_defaults(func=_build)
+
+    verify = sub.add_parser("verify", help="check every digest of an artifact")
+    verify.add_argument("artifact")
+    verify.set_defaults(func=_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BerthError as exc:
+        print(f"berth {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""fp32 vs int8 on the held-out (newest) rows: AUC, log-loss, max |Δp|, and the package gate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from berth.artifact import FP32_MODEL_FILE, MODEL_FILE
+from berth.errors import BerthError
+from berth.modelbuild.dataset import LABEL, load_training_set, time_split
+from berth.modelbuild.export import INPUT_NAME
+from berth.modelbuild.train import feature_matrix
+
+MAX_AUC_DROP = 0.005
+
+
+class QualityGateError(BerthError):
+    """The int8 model lost too much accuracy: the artifact is not packaged."""
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC by the rank-sum (Mann-Whitney) formula, ties averaged."""
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    sorted_scores = scores[order]
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    mean_rank = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(mean_rank, counts)
+    positives = labels == 1
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def logloss(labels: np.ndarray, scores: np.ndarray) -> float:
+    p = np.clip(scores.astype(np.float64), 1e-7, 1 - 1e-7)
+    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
+
+
+def score(model: Path, rows: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    return session.run(None, {INPUT_NAME: rows})[0]
+
+
+def evaluate(workdir: Path, heldout: float = 0.2) -> dict[str, float | int]:
+    frame, contract = load_training_set(workdir)
+    _, test = time_split(frame, heldout)
+    names = [f["name"] for f in contract["features"]]
+    rows = feature_matrix(test, names)
+    labels = test[LABEL].to_numpy()
+    p32, p8 = score(workdir / FP32_MODEL_FILE, rows), score(workdir / MODEL_FILE, rows)
+    metrics = {
+        "auc_fp32": round(auc(labels, p32), 5),
+        "auc_int8": round(auc(labels, p8), 5),
+        "logloss_fp32": round(logloss(labels, p32), 5),
+        "logloss_int8": round(logloss(labels, p8), 5),
+        "max_abs_diff": round(float(np.max(np.abs(p32 - p8))), 6),
+        "heldout_rows": len(test),
+    }
+    (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    drop = metrics["auc_fp32"] - metrics["auc_int8"]
+    if drop > MAX_AUC_DROP:
+        raise QualityGateError(
+            f"int8 AUC {metrics['auc_int8']} is {drop:.4f} below fp32 {metrics['auc_fp32']} "
+            f"(limit {MAX_AUC_DROP}): refusing to package"
+        )
+    return metrics

@@ -1,0 +1,117 @@
+"""Package the artifact directory: models, ``metadata.json`` with digests, ``MODEL_CARD.md``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from berth.artifact import (
+    FP32_MODEL_FILE,
+    MODEL_CARD_FILE,
+    MODEL_FILE,
+    ArtifactMetadata,
+    FeatureSpec,
+    ModelMetrics,
+    TensorSpec,
+    TrainingData,
+    sha256_file,
+    verify_artifact,
+    write_metadata,
+)
+from berth.modelbuild.dataset import LABEL, load_training_set, time_split
+from berth.modelbuild.export import INPUT_NAME, OUTPUT_NAME
+
+
+def package(
+    workdir: Path,
+    output: Path,
+    name: str,
+    quantization: str,
+    version: str | None = None,
+    heldout: float = 0.2,
+) -> ArtifactMetadata:
+    frame, contract = load_training_set(workdir)
+    train, test = time_split(frame, heldout)
+    metrics = ModelMetrics(**json.loads((workdir / "metrics.json").read_text()))
+    features = []
+    for spec in contract["features"]:
+        column = train[spec["name"]].to_numpy(dtype=np.float64)
+        deciles = np.quantile(column, np.linspace(0.1, 0.9, 9))
+        features.append(
+            FeatureSpec(
+                name=spec["name"],
+                dtype=spec["dtype"],
+                view=spec["view"],
+                default=float(np.median(column)),
+                reference_quantiles=[float(q) for q in deciles],
+            )
+        )
+    output.mkdir(parents=True, exist_ok=True)
+    for file in (MODEL_FILE, FP32_MODEL_FILE):
+        shutil.copy2(workdir / file, output / file)
+    service = contract["feature_service"]
+    version = version or f"{service.rsplit('_', 1)[-1]}-{sha256_file(output / MODEL_FILE)[:8]}"
+    metadata = ArtifactMetadata(
+        name=name,
+        version=version,
+        feature_service=service,
+        features=features,
+        inputs=[TensorSpec(name=INPUT_NAME, shape=[-1, len(features)])],
+        outputs=[TensorSpec(name=OUTPUT_NAME, shape=[-1])],
+        quantization=quantization,  # type: ignore[arg-type]
+        metrics=metrics,
+        training_data=TrainingData(
+            start=frame["event_timestamp"].min().floor("s").to_pydatetime(),
+            end=frame["event_timestamp"].max().floor("s").to_pydatetime(),
+            train_rows=len(train),
+            heldout_rows=len(test),
+            positive_rate=round(float(frame[LABEL].mean()), 4),
+        ),
+        created_at=datetime.now(UTC).replace(microsecond=0),
+        files={MODEL_FILE: "", FP32_MODEL_FILE: "", MODEL_CARD_FILE: ""},
+    )
+    (output / MODEL_CARD_FILE).write_text(model_card(metadata))
+    write_metadata(output, metadata)
+    return verify_artifact(output)
+
+
+def model_card(meta: ArtifactMetadata) -> str:
+    m, t = meta.metrics, meta.training_data
+    rows = "\n".join(
+        f"| {i} | `{f.name}` | {f.dtype} | {f.view} | {f.default:.4g} |"
+        for i, f in enumerate(meta.features)
+    )
+    return f"""# Model card: {meta.name} {meta.version}
+
+Scores how likely a candidate driver is to accept and complete a ride request
+(`accepted`), used to rank candidates. Input contract: Feast FeatureService
+`{meta.feature_service}`; one FP32 tensor `{meta.inputs[0].name}` of shape
+{meta.inputs[0].shape}, output `{meta.outputs[0].name}` (probability) of shape
+{meta.outputs[0].shape}. Served int8 ({meta.quantization} quantization, ONNX Runtime).
+
+## Training data
+Point-in-time join (Feast `get_historical_features`) of synthetic rides, {t.start:%Y-%m-%d %H:%M}
+to {t.end:%Y-%m-%d %H:%M} UTC: {t.train_rows} training rows, {t.heldout_rows} held-out rows
+(the newest, time-based split), positive rate {t.positive_rate}.
+
+## Evaluation (held-out rows)
+| model | AUC | log-loss |
+|---|---|---|
+| fp32 | {m.auc_fp32:.4f} | {m.logloss_fp32:.4f} |
+| int8 | {m.auc_int8:.4f} | {m.logloss_int8:.4f} |
+
+Max |p_fp32 - p_int8| = {m.max_abs_diff:.5f}. Packaging is refused when the int8 AUC is more
+than 0.005 below fp32.
+
+## Features (input column order)
+| # | name | dtype | view | default (missing/stale) |
+|---|---|---|---|---|
+{rows}
+
+## Limits
+Trained on generated data with a known signal (`berth.datagen`); not a model of real riders.
+"""

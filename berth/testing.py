@@ -1,0 +1,158 @@
+"""Real dependencies for tests, demos and benchmarks: free ports, redis-server, server processes.
+
+Small creator objects with ``start()``/``stop()`` (as Feast's test online stores and
+BentoML's testing server do). Everything binds 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A private ``redis-server`` on a free loopback port in a temp dir; no persistence."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("redis-server") is not None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{LOOPBACK}:{self.port}"
+
+    @property
+    def connection_string(self) -> str:
+        """Feast's form of the address."""
+        return f"{LOOPBACK}:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> RedisServer:
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="berth-redis-")
+        self._proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                LOOPBACK,
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self._dir.name,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, self.port), 0.2):
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not listen on {self.port}")
+
+    def stop(self) -> None:
+        """Stop the server (the port stays reserved for a restart with :meth:`start`)."""
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(10)
+            self._proc = None
+
+    def close(self) -> None:
+        self.stop()
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+
+class ServerProcess:
+    """A Python server as a child process: started, polled until ready, always torn down."""
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        ready_url: str,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.args = [sys.executable, *args]
+        self.ready_url = ready_url
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = log_path or Path(tempfile.mkstemp(prefix="berth-server-", suffix=".log")[1])
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServerProcess:
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                self.args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        return self
+
+    def is_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.ready_url, timeout=1) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def wait_ready(self, timeout_s: float = 90.0) -> ServerProcess:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            if self.is_ready():
+                return self
+            time.sleep(0.1)
+        raise TimeoutError(f"server not ready after {timeout_s}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self, timeout_s: float = 15.0) -> int | None:
+        """SIGTERM the process group, SIGKILL it if it does not exit in time."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.proc.wait(5)
+        return self.proc.returncode

@@ -1,0 +1,1 @@
+"""Berth transformer container: Feast online features in front of the predictor."""
