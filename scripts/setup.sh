@@ -11,7 +11,7 @@ fi
 .venv/bin/pip install -q --upgrade pip
 # torch first, pinned: any other spec pulls a multi-GB CUDA build.
 .venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q -e '.[dev]'
+.venv/bin/pip install -q -c constraints.txt -e '.[dev]'
 
 if [[ ! -x .venv-checkov/bin/checkov ]]; then
   "$PY" -m venv .venv-checkov
