@@ -43,8 +43,11 @@ class FeatureSpec(_Strict):
     dtype: FeatureDtype
     view: str = Field(description="Feast feature view (or on-demand view) it comes from")
     default: float = Field(description="Fill value for a missing or stale value (train median)")
-    reference_quantiles: list[float] = Field(
-        default_factory=list, description="Training-set deciles, the drift reference"
+    reference_edges: list[float] = Field(
+        default_factory=list, description="Drift reference: training deciles (de-duplicated)"
+    )
+    reference_proportions: list[float] = Field(
+        default_factory=list, description="Training share of each bin (len(edges) + 1 bins)"
     )
 
 

@@ -22,6 +22,7 @@ from berth.artifact import (
     verify_artifact,
     write_metadata,
 )
+from berth.drift import reference_histogram
 from berth.modelbuild.dataset import LABEL, load_training_set, time_split
 from berth.modelbuild.export import INPUT_NAME, OUTPUT_NAME
 
@@ -40,14 +41,15 @@ def package(
     features = []
     for spec in contract["features"]:
         column = train[spec["name"]].to_numpy(dtype=np.float64)
-        deciles = np.quantile(column, np.linspace(0.1, 0.9, 9))
+        edges, proportions = reference_histogram(column)
         features.append(
             FeatureSpec(
                 name=spec["name"],
                 dtype=spec["dtype"],
                 view=spec["view"],
                 default=float(np.median(column)),
-                reference_quantiles=[float(q) for q in deciles],
+                reference_edges=edges,
+                reference_proportions=proportions,
             )
         )
     output.mkdir(parents=True, exist_ok=True)
