@@ -27,8 +27,8 @@ def _build(args: argparse.Namespace) -> int:
         if v is not None
     }
     cfg = BuildConfig(
-        repo=Path(args.repo or REPO_DIR),
-        output=Path(args.output),
+        repo=Path(args.repo or REPO_DIR).resolve(),
+        output=Path(args.output).resolve(),
         feature_service=args.feature_service,
         version=args.version,
         quantization=args.quantization,

@@ -75,12 +75,16 @@ def apply_repo(repo: Path, yaml_file: Path | None = None) -> None:
     from feast.repo_operations import apply_total
 
     os.environ.setdefault("REDIS_CONNECTION_STRING", "localhost:6379")
-    yaml_path = Path(yaml_file) if yaml_file else repo / REDIS_YAML
+    repo = Path(repo).resolve()
+    yaml_path = Path(yaml_file).resolve() if yaml_file else repo / REDIS_YAML
     # Feast imports the repo's modules by name, as its CLI does from the repo directory.
+    # Feast also changes the working directory to the repo: restore it.
+    cwd = os.getcwd()
     sys.path.insert(0, str(repo))
     try:
         apply_total(load_repo_config(repo, yaml_path), repo, skip_source_validation=True)
     finally:
+        os.chdir(cwd)
         sys.path.remove(str(repo))
         sys.modules.pop("berth_features", None)
 
