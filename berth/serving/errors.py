@@ -1,0 +1,71 @@
+"""One mapping of :class:`~berth.errors.BerthError` for REST and one for gRPC.
+
+KServe answers any exception it does not know with 500 / INTERNAL. A :class:`WireError` is a
+``grpc_interceptor`` ``GrpcException``, which KServe's gRPC interceptor turns into the error's
+status code and client message; :func:`install_rest_handler` does the same for FastAPI.
+5xx bodies carry only the error's fixed client message.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from grpc_interceptor.exceptions import GrpcException
+
+from berth.errors import BerthError, OverloadedError
+from berth.observability import REQUEST_ID_HEADER, request_id_var
+
+
+class WireError(GrpcException):
+    """A :class:`BerthError` on its way to the client."""
+
+    def __init__(self, error: BerthError, request_id: str | None = None) -> None:
+        super().__init__(details=error.client_message, status_code=error.grpc_code)
+        self.error = error
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        return self.error.client_message
+
+
+def rest_response(error: BerthError, request_id: str | None = None) -> JSONResponse:
+    headers: dict[str, str] = {}
+    if isinstance(error, OverloadedError):
+        headers["Retry-After"] = str(error.retry_after_s)
+    elif error.status == 503:
+        headers["Retry-After"] = "1"
+    if request_id:
+        headers[REQUEST_ID_HEADER] = request_id
+    return JSONResponse(
+        status_code=error.status, content={"error": error.client_message}, headers=headers
+    )
+
+
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, WireError):
+        return rest_response(exc.error, exc.request_id or request.headers.get(REQUEST_ID_HEADER))
+    assert isinstance(exc, BerthError)
+    return rest_response(exc, request_id_var.get() or request.headers.get(REQUEST_ID_HEADER))
+
+
+async def _malformed(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 for a body it cannot parse is a 400 here, naming where it broke."""
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ())]
+    if first.get("type") == "json_invalid":
+        where = f"body (character {loc[-1]})" if len(loc) > 1 else "body"
+    else:
+        where = ".".join(loc) or "body"
+    return JSONResponse(
+        status_code=400,
+        content={"error": f"malformed request {where}: {first.get('msg', 'invalid')}"},
+    )
+
+
+def install_rest_handler(app: FastAPI) -> None:
+    """Register the mapping on KServe's FastAPI app (before its catch-all 500 handler)."""
+    app.add_exception_handler(WireError, _handle)
+    app.add_exception_handler(BerthError, _handle)
+    app.add_exception_handler(RequestValidationError, _malformed)

@@ -1,0 +1,174 @@
+"""``OnnxPredictor``: the KServe model that serves a Berth artifact with ONNX Runtime.
+
+``load`` verifies the artifact and opens the session; ``start`` (called by KServe once the
+model is registered) warms it up in the background and only then reports ready; ``predict``
+validates, batches, and answers in the caller's protocol with the model version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import kserve
+import numpy as np
+from kserve.model import InferenceVerb
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+
+from berth.artifact import ArtifactMetadata, verify_artifact
+from berth.errors import BerthError, OverloadedError
+from berth.observability import REQUEST_ID_HEADER, get_logger, new_request_id, request_id_var
+from berth.serving.errors import WireError
+from berth_predictor import metrics
+from berth_predictor.batcher import Batcher
+from berth_predictor.session import OnnxSession
+from berth_predictor.settings import PredictorSettings
+from berth_predictor.validation import RowValidator
+
+log = get_logger(__name__)
+MODEL_VERSION_HEADER = "x-model-version"
+
+
+class OnnxPredictor(kserve.Model):  # type: ignore[misc]
+    def __init__(self, name: str, model_dir: Path, settings: PredictorSettings) -> None:
+        super().__init__(name, return_response_headers=True)
+        self.model_dir = Path(model_dir)
+        self.settings = settings
+        self.meta: ArtifactMetadata | None = None
+        self.session: OnnxSession | None = None
+        self.validator: RowValidator | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._batcher: Batcher | None = None
+        self._inflight = 0
+
+    @property
+    def version(self) -> str:
+        return self.meta.version if self.meta else ""
+
+    @property
+    def output_name(self) -> str:
+        return self.meta.outputs[0].name if self.meta else "score"
+
+    def load(self) -> bool:
+        """Verify every digest (an ArtifactError names the file), then open the session."""
+        self.meta = verify_artifact(self.model_dir)
+        self.session = OnnxSession(self.model_dir, self.meta, self.settings)
+        self.validator = RowValidator(
+            self.meta.inputs[0].name, self.meta.feature_names, self.settings.max_request_rows
+        )
+        metrics.MODEL_INFO.labels(self.name, self.meta.version, self.meta.feature_service).set(1)
+        self.ready = True  # KServe registers only ready models; start() withholds readiness
+        return self.ready
+
+    def start(self) -> None:
+        """Warm up off the main thread; ready (health and model) only once it is done."""
+        self.ready = False
+        threading.Thread(target=self._warm_up, name="berth-warmup", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        assert self.session is not None and self.meta is not None
+        started = time.perf_counter()
+        center = np.array([f.default for f in self.meta.features], dtype=np.float32)
+        self.session.warm_up(self.settings.warmup_runs, self.settings.max_batch_rows, center)
+        self.ready = True
+        log.info(
+            "model ready",
+            model_version=self.version,
+            warmup_seconds=round(time.perf_counter() - started, 3),
+        )
+
+    def validate(self, payload: Any) -> Any:
+        return payload  # RowValidator checks against the artifact in predict()
+
+    async def __call__(
+        self,
+        body: dict[str, Any] | InferRequest,
+        headers: dict[str, str] | None = None,
+        verb: InferenceVerb = InferenceVerb.PREDICT,
+    ) -> Any:
+        """Overload bound, request id, latency by protocol/outcome, one error mapping."""
+        headers = headers if headers is not None else {}
+        protocol = _protocol(body)
+        request_id = headers.get(REQUEST_ID_HEADER) or new_request_id()
+        headers[REQUEST_ID_HEADER] = request_id
+        token = request_id_var.set(request_id)
+        started, outcome = time.perf_counter(), "200"
+        try:
+            if self._inflight >= self.settings.max_inflight:
+                metrics.REJECTED.inc()
+                raise OverloadedError(f"more than {self.settings.max_inflight} requests in flight")
+            self._inflight += 1
+            metrics.INFLIGHT.inc()
+            try:
+                return await super().__call__(body, headers, verb)
+            finally:
+                self._inflight -= 1
+                metrics.INFLIGHT.dec()
+        except BerthError as exc:
+            outcome = str(exc.status)
+            if exc.status >= 500:
+                log.warning("request failed", status=exc.status, error=exc.message)
+            raise WireError(exc, request_id) from None
+        except Exception:
+            outcome = "500"
+            log.exception("request failed", status=500)
+            raise
+        finally:
+            metrics.REQUEST_SECONDS.labels(protocol, outcome).observe(time.perf_counter() - started)
+            request_id_var.reset(token)
+
+    async def predict(
+        self,
+        payload: dict[str, Any] | InferRequest,
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> dict[str, Any] | InferResponse:
+        assert self.validator is not None
+        is_v2 = isinstance(payload, InferRequest)
+        rows = self.validator.v2(payload) if is_v2 else self.validator.v1(payload)
+        scores = await self._score(rows)
+        if response_headers is not None:
+            response_headers[MODEL_VERSION_HEADER] = self.version
+            response_headers[REQUEST_ID_HEADER] = request_id_var.get() or ""
+        if not is_v2:
+            return {"predictions": scores.tolist(), "model_version": self.version}
+        assert isinstance(payload, InferRequest)
+        binary = bool(payload.use_binary_outputs)
+        output = InferOutput(self.output_name, [len(scores)], "FP32")
+        # gRPC answers in raw_output_contents; REST in JSON unless binary was asked for.
+        output.set_data_from_numpy(scores, binary_data=binary or bool(payload.from_grpc))
+        return InferResponse(
+            response_id=payload.id or request_id_var.get() or new_request_id(),
+            model_name=self.name,
+            model_version=self.version,
+            infer_outputs=[output],
+            use_binary_outputs=binary,
+            requested_outputs=payload.request_outputs,  # per-output "binary_data" (REST)
+        )
+
+    async def _score(self, rows: np.ndarray) -> np.ndarray:
+        assert self.session is not None
+        if self._executor is None:  # created in the serving process, on first use
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="berth-ort")
+            if self.settings.batching:
+                self._batcher = Batcher(
+                    self.session.run,
+                    self._executor,
+                    self.settings.max_batch_rows,
+                    self.settings.max_batch_wait_ms / 1000,
+                )
+        if self._batcher is not None:
+            return await self._batcher.submit(rows)
+        metrics.BATCH_ROWS.observe(len(rows))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.session.run, rows)
+
+
+def _protocol(body: object) -> str:
+    if isinstance(body, InferRequest):
+        return "grpc-v2" if body.from_grpc else "v2"
+    return "v1"

@@ -1,0 +1,91 @@
+"""Request checks against the artifact's metadata, before anything runs.
+
+Each failure is an :class:`~berth.errors.InvalidInputError` whose message names the input
+(V2) or field (V1) — and the feature, for a NaN or infinity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from kserve.protocol.infer_type import InferRequest
+
+from berth.errors import InvalidInputError
+
+
+class RowValidator:
+    def __init__(self, input_name: str, features: list[str], max_rows: int) -> None:
+        self.input_name = input_name
+        self.features = features
+        self.max_rows = max_rows
+
+    def v1(self, payload: Any) -> np.ndarray:
+        """``{"instances": [[f1, ..., fN], ...]}`` → float32 [n, N]."""
+        if not isinstance(payload, dict) or "instances" not in payload:
+            raise InvalidInputError("missing field 'instances'", field="instances")
+        instances = payload["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise InvalidInputError("'instances' must be a non-empty list of rows", "instances")
+        self._check_rows(len(instances), "instances")
+        width = len(self.features)
+        for i, row in enumerate(instances):
+            if not isinstance(row, list) or len(row) != width:
+                raise InvalidInputError(
+                    f"instances[{i}]: expected a list of {width} numbers in feature order",
+                    field=f"instances[{i}]",
+                )
+            if any(isinstance(v, bool) or not isinstance(v, int | float) for v in row):
+                raise InvalidInputError(f"instances[{i}]: non-numeric value", f"instances[{i}]")
+        return self._finite(np.asarray(instances, dtype=np.float32), "instances")
+
+    def v2(self, request: InferRequest) -> np.ndarray:
+        """One FP32 input of shape [n, N] named like the model's input."""
+        names = [i.name for i in request.inputs]
+        unknown = [n for n in names if n != self.input_name]
+        if unknown:
+            raise InvalidInputError(
+                f"unknown input {unknown[0]!r}; the model takes {self.input_name!r}",
+                field=unknown[0],
+            )
+        if self.input_name not in names:
+            raise InvalidInputError(f"missing input {self.input_name!r}", field=self.input_name)
+        if len(names) > 1:
+            raise InvalidInputError(f"input {self.input_name!r} given twice", self.input_name)
+        tensor = request.inputs[0]
+        field = self.input_name
+        if tensor.datatype != "FP32":
+            raise InvalidInputError(
+                f"input {field!r}: datatype {tensor.datatype}, expected FP32", field=field
+            )
+        shape = list(tensor.shape)
+        width = len(self.features)
+        if len(shape) != 2 or shape[1] != width or shape[0] < 1:
+            raise InvalidInputError(
+                f"input {field!r}: shape {shape}, expected [n, {width}]", field=field
+            )
+        self._check_rows(shape[0], field)
+        try:
+            rows = np.asarray(tensor.as_numpy(), dtype=np.float32).reshape(shape)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInputError(
+                f"input {field!r}: data does not match shape {shape} ({exc})", field=field
+            ) from None
+        return self._finite(rows, field)
+
+    def _check_rows(self, n: int, field: str) -> None:
+        if n > self.max_rows:
+            raise InvalidInputError(
+                f"{field}: {n} rows, at most {self.max_rows} per request", field=field
+            )
+
+    def _finite(self, rows: np.ndarray, field: str) -> np.ndarray:
+        bad = ~np.isfinite(rows)
+        if bad.any():
+            row, col = (int(v) for v in np.argwhere(bad)[0])
+            raise InvalidInputError(
+                f"{field}: row {row}, feature {self.features[col]!r} is not finite "
+                f"({rows[row, col]})",
+                field=field,
+            )
+        return np.ascontiguousarray(rows)
