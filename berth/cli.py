@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="check every digest of an artifact")
     verify.add_argument("artifact")
     verify.set_defaults(func=_verify)
+    from berth.local import add_local_commands
+
+    add_local_commands(sub)
     return parser
 
 

@@ -1,0 +1,42 @@
+"""Prometheus metrics of the transformer, served by KServe's ``/metrics`` (default registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+_FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+FEATURE_READ_SECONDS = Histogram(
+    "berth_transformer_feature_read_seconds",
+    "One batched online-store read (all entities of a request), by outcome.",
+    ["outcome"],
+    buckets=_FAST,
+)
+FEATURES_MISSING = Counter(
+    "berth_transformer_features_missing_total",
+    "Candidate rows whose feature view had no value, by view and action (filled|rejected).",
+    ["view", "action"],
+)
+FEATURES_STALE = Counter(
+    "berth_transformer_features_stale_total",
+    "Candidate rows whose value was older than the view's TTL, by view and action.",
+    ["view", "action"],
+)
+PREDICTOR_CALL_SECONDS = Histogram(
+    "berth_transformer_predictor_call_seconds",
+    "Calls to the predictor, by protocol (grpc-v2|v2) and outcome (HTTP status).",
+    ["protocol", "outcome"],
+    buckets=_FAST,
+)
+REQUEST_SECONDS = Histogram(
+    "berth_transformer_request_seconds",
+    "End-to-end latency inside the transformer, by client protocol (v1|v2|grpc-v2) and outcome"
+    " (HTTP status).",
+    ["protocol", "outcome"],
+    buckets=_FAST,
+)
+CANDIDATES = Histogram(
+    "berth_transformer_candidates",
+    "Candidates (rows) per request.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+)

@@ -1,0 +1,244 @@
+"""``FeatureTransformer``: the KServe model in front of the predictor.
+
+``load`` opens the feature repo and checks the contract; ``preprocess`` validates the request
+and reads its features (one batched online read); ``predict`` calls the predictor;
+``postprocess`` answers in the client's protocol (KServe V1, V2 REST or V2 gRPC).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import kserve
+import numpy as np
+from kserve.errors import InvalidInput
+from kserve.model import InferenceVerb
+from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse
+
+from berth.artifact import ArtifactMetadata, read_metadata
+from berth.errors import ArtifactError, BerthError, ContractMismatchError
+from berth.featurerepo import ContractFeature
+from berth.observability import REQUEST_ID_HEADER, get_logger, new_request_id, request_id_var
+from berth.serving.errors import WireError
+from berth_transformer import contract, metrics
+from berth_transformer.features import FeatureReader, open_reader
+from berth_transformer.predictor_client import INPUT_NAME, PredictorClient, make_client
+from berth_transformer.schema import V2_OUTPUT, parse_v1, parse_v2
+from berth_transformer.settings import TransformerSettings
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What postprocess needs to answer in the client's protocol."""
+
+    protocol: str  # "v1" | "v2" | "grpc-v2"
+    request_id: str
+    response_id: str
+    binary_outputs: bool = False
+
+
+_call: ContextVar[_Call] = ContextVar("berth_transformer_call")
+
+
+class FeatureTransformer(kserve.Model):  # type: ignore[misc]
+    """Candidates in, scores out: Feast online features -> predictor (Open Inference V2)."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: TransformerSettings,
+        predictor_host: str,
+        predictor_protocol: str = "grpc-v2",
+    ) -> None:
+        super().__init__(name, return_response_headers=True)
+        self.settings = settings
+        self.predictor: PredictorClient = make_client(
+            predictor_protocol, predictor_host, name, settings.predictor_timeout_ms / 1000
+        )
+        self.reader: FeatureReader | None = None
+        self.model_version = ""
+
+    def load(self) -> bool:
+        """Open the FeatureService and check it against the predictor; refuse on a mismatch."""
+        store, features, artifact = self._open_repo()
+        served = contract.parse_metadata(_run_aside(self._predictor_metadata()))
+        contract.check(self.settings.feature_service, features, served, artifact)
+        s = self.settings
+        defaults = {f.name: f.default for f in artifact.features} if artifact else None
+        self.reader = open_reader(
+            store,
+            s.feature_service,
+            features,
+            defaults,
+            s.missing_policy,
+            s.stale_policy,
+            s.feature_timeout_ms / 1000,
+        )
+        self.model_version = served.version
+        log.info(
+            "contract checked",
+            feature_service=s.feature_service,
+            features=len(features),
+            model_version=served.version,
+            predictor=self.predictor.protocol,
+        )
+        self.ready = True
+        return self.ready
+
+    def _open_repo(self) -> tuple[Any, list[ContractFeature], ArtifactMetadata | None]:
+        """The store, the FeatureService's features, and the mounted artifact metadata."""
+        from berth.featurerepo import open_store, service_contract
+
+        s = self.settings
+        store = open_store(s.feature_repo, s.feature_store_yaml)
+        features = service_contract(store, s.feature_service)
+        artifact = _read_artifact(s.model_metadata)
+        views = list(dict.fromkeys(f.view for f in features))
+        if artifact is None and s.needs_defaults(views):
+            raise ContractMismatchError(
+                "a `default` missing/stale policy needs the fill values of the artifact: set "
+                "BERTH_TRANSFORMER_MODEL_METADATA to its metadata.json (or make every view "
+                "`reject`)"
+            )
+        return store, features, artifact
+
+    async def _predictor_metadata(self) -> dict[str, Any]:
+        try:
+            return await contract.wait_for_metadata(self.predictor, self.settings.startup_timeout_s)
+        finally:  # the serving loop opens its own channel/session
+            await self.predictor.close()
+
+    async def __call__(
+        self,
+        body: dict[str, Any] | InferRequest,
+        headers: dict[str, str] | None = None,
+        verb: InferenceVerb = InferenceVerb.PREDICT,
+    ) -> Any:
+        """Request id, end-to-end latency by outcome, and the error mapping around KServe's."""
+        headers = headers if headers is not None else {}
+        request_id = headers.get(REQUEST_ID_HEADER) or new_request_id()
+        headers[REQUEST_ID_HEADER] = request_id
+        call = _client_call(body, request_id)
+        tokens = (request_id_var.set(request_id), _call.set(call))
+        started, outcome = time.perf_counter(), "200"
+        try:
+            return await super().__call__(body, headers, verb)
+        except BerthError as exc:
+            outcome = str(exc.status)
+            level = log.warning if exc.status >= 500 else log.info
+            level("request failed", status=exc.status, error=exc.message)
+            raise WireError(exc, request_id) from None
+        except InvalidInput:
+            outcome = "400"
+            raise
+        except Exception:
+            outcome = "500"
+            log.exception("request failed", status=500)
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.REQUEST_SECONDS.labels(call.protocol, outcome).observe(elapsed)
+            if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
+                log.debug("request done", protocol=call.protocol, status=outcome, seconds=elapsed)
+            request_id_var.reset(tokens[0])
+            _call.reset(tokens[1])
+
+    async def preprocess(
+        self, payload: dict[str, Any] | InferRequest, headers: dict[str, str] | None = None
+    ) -> InferRequest:
+        """Validate the candidates, read their features: the predictor's V2 request."""
+        limit = self.settings.max_candidates
+        if isinstance(payload, InferRequest):
+            candidates = parse_v2(payload.inputs, limit)
+        else:
+            candidates = parse_v1(payload, limit)
+        metrics.CANDIDATES.observe(len(candidates))
+        assert self.reader is not None, "load() first"
+        matrix, _ = await self.reader.read(candidates)
+        return InferRequest(
+            model_name=self.name,
+            infer_inputs=[InferInput(INPUT_NAME, list(matrix.shape), "FP32", data=matrix)],
+            request_id=_call.get().request_id,
+        )
+
+    async def predict(
+        self,
+        payload: InferRequest,
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> InferResponse:
+        """One call to the predictor (gRPC V2 or REST V2), with its timeout."""
+        prediction = await self.predictor.infer(payload.inputs[0].data, payload.id)
+        return InferResponse(
+            response_id=payload.id,
+            model_name=self.name,
+            model_version=prediction.model_version or self.model_version,
+            infer_outputs=[
+                InferOutput(V2_OUTPUT, [len(prediction.scores)], "FP32", data=prediction.scores)
+            ],
+        )
+
+    async def postprocess(
+        self,
+        result: InferResponse,
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> dict[str, Any] | InferResponse:
+        """Scores in input order, in the client's protocol."""
+        call = _call.get()
+        if response_headers is not None:
+            response_headers[REQUEST_ID_HEADER] = call.request_id
+        scores: np.ndarray = result.outputs[0].data
+        if call.protocol == "v1":
+            return {"predictions": scores.tolist(), "model_version": result.model_version}
+        return InferResponse(
+            response_id=call.response_id,
+            model_name=self.name,
+            model_version=result.model_version,
+            infer_outputs=[InferOutput(V2_OUTPUT, [len(scores)], "FP32", data=scores.tolist())],
+            use_binary_outputs=call.binary_outputs,
+        )
+
+
+def _client_call(body: object, request_id: str) -> _Call:
+    if not isinstance(body, InferRequest):
+        return _Call("v1", request_id, request_id)
+    return _Call(
+        "grpc-v2" if body.from_grpc else "v2",
+        request_id,
+        body.id or request_id,  # V2 REST without "id" arrives with None
+        bool(body.use_binary_outputs),
+    )
+
+
+def _run_aside(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a private loop, leaving the thread's current loop (KServe's) alone."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+def _read_artifact(path: Path | None) -> ArtifactMetadata | None:
+    """The mounted ``metadata.json`` (or the artifact directory holding it)."""
+    if path is None:
+        return None
+    if path.is_dir():
+        return read_metadata(path)
+    try:
+        return ArtifactMetadata.model_validate_json(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(
+            f"{path}: not readable artifact metadata ({exc})", file=path.name
+        ) from exc

@@ -1,0 +1,169 @@
+"""The request: KServe V1 instances (pydantic) or Open Inference V2 tensors (explicit checks).
+
+Both shapes end as :class:`Candidates`, one column per field, in request order. Every error is
+an :class:`~berth.errors.InvalidInputError` (400 / INVALID_ARGUMENT) naming the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+)
+
+from berth.errors import InvalidInputError
+
+INT64_MAX = 2**63 - 1
+
+# Open Inference V2 input tensors: name -> datatype (each 1-D, one value per candidate).
+V2_INPUTS = {
+    "customer_id": "INT64",
+    "driver_id": "INT64",
+    "trip_distance_km": "FP32",
+    "pickup_hour": "INT64",
+}
+V2_OUTPUT = "score"
+
+
+class Candidate(BaseModel):
+    """One candidate driver for one ride request (a V1 instance)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customer_id: StrictInt = Field(ge=0, le=INT64_MAX, description="The rider")
+    driver_id: StrictInt = Field(ge=0, le=INT64_MAX, description="The candidate driver")
+    trip_distance_km: StrictFloat = Field(ge=0, allow_inf_nan=False, description="Requested trip")
+    pickup_hour: StrictInt = Field(ge=0, le=23, description="Local hour of the pickup")
+
+
+_INSTANCES: TypeAdapter[list[Candidate]] = TypeAdapter(list[Candidate])
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The request as columns. ``trip_distance_km`` is float32: what the model sees."""
+
+    customer_id: np.ndarray
+    driver_id: np.ndarray
+    trip_distance_km: np.ndarray
+    pickup_hour: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.driver_id)
+
+    def entity_rows(self) -> dict[str, list[Any]]:
+        """Feast's columnar entity rows: join keys plus the request-source fields."""
+        return {
+            "driver_id": self.driver_id.tolist(),
+            "customer_id": self.customer_id.tolist(),
+            "trip_distance_km": self.trip_distance_km.astype(np.float64).tolist(),
+            "pickup_hour": self.pickup_hour.tolist(),
+        }
+
+
+def _check_count(n: int, max_candidates: int, field: str) -> None:
+    if n == 0:
+        raise InvalidInputError(f"{field}: at least one candidate is required", field=field)
+    if n > max_candidates:
+        raise InvalidInputError(
+            f"{field}: at most {max_candidates} candidates per request, got {n}", field=field
+        )
+
+
+def parse_v1(body: object, max_candidates: int) -> Candidates:
+    """``{"instances": [{"customer_id", "driver_id", "trip_distance_km", "pickup_hour"}, ...]}``."""
+    if isinstance(body, bytes | str):  # KServe passes non-JSON content types through as bytes
+        try:
+            body = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise InvalidInputError(
+                "instances: request body is not JSON", field="instances"
+            ) from None
+    if not isinstance(body, dict):
+        raise InvalidInputError(
+            'instances: the body must be a JSON object {"instances": [...]}', field="instances"
+        )
+    unknown = sorted(set(body) - {"instances"})
+    if unknown:
+        raise InvalidInputError(f"{unknown[0]}: unknown field", field=unknown[0])
+    instances = body.get("instances")
+    if not isinstance(instances, list):
+        raise InvalidInputError("instances: a list of candidates is required", field="instances")
+    _check_count(len(instances), max_candidates, "instances")
+    try:
+        rows = _INSTANCES.validate_python(instances)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        loc = error["loc"]
+        field = f"instances[{loc[0]}]" + "".join(f".{part}" for part in loc[1:])
+        raise InvalidInputError(f"{field}: {error['msg']}", field=field) from None
+    return Candidates(
+        customer_id=np.fromiter((r.customer_id for r in rows), np.int64, len(rows)),
+        driver_id=np.fromiter((r.driver_id for r in rows), np.int64, len(rows)),
+        trip_distance_km=np.fromiter((r.trip_distance_km for r in rows), np.float32, len(rows)),
+        pickup_hour=np.fromiter((r.pickup_hour for r in rows), np.int64, len(rows)),
+    )
+
+
+def parse_v2(inputs: list[Any], max_candidates: int) -> Candidates:
+    """One 1-D tensor per field (kserve ``InferInput``s), all of the same length."""
+    by_name: dict[str, Any] = {}
+    for tensor in inputs:
+        if tensor.name not in V2_INPUTS:
+            raise InvalidInputError(f"{tensor.name}: unknown input tensor", field=tensor.name)
+        if tensor.name in by_name:
+            raise InvalidInputError(f"{tensor.name}: input given twice", field=tensor.name)
+        by_name[tensor.name] = tensor
+    columns: dict[str, np.ndarray] = {}
+    length: int | None = None
+    for name, datatype in V2_INPUTS.items():
+        tensor = by_name.get(name)
+        if tensor is None:
+            raise InvalidInputError(f"{name}: input tensor is required", field=name)
+        if tensor.datatype != datatype:
+            raise InvalidInputError(
+                f"{name}: datatype must be {datatype}, got {tensor.datatype}", field=name
+            )
+        shape = list(tensor.shape)
+        if len(shape) != 1:
+            raise InvalidInputError(f"{name}: shape must be 1-D [N], got {shape}", field=name)
+        if length is None:
+            _check_count(shape[0], max_candidates, name)
+            length = shape[0]
+        elif shape[0] != length:
+            raise InvalidInputError(
+                f"{name}: shape [{shape[0]}] differs from the other inputs' [{length}]", field=name
+            )
+        try:
+            columns[name] = np.ascontiguousarray(tensor.as_numpy()).reshape(length)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise InvalidInputError(
+                f"{name}: data does not match shape {shape}", field=name
+            ) from exc
+    return _check_ranges(Candidates(**columns))
+
+
+def _check_ranges(c: Candidates) -> Candidates:
+    """The V1 schema's bounds, applied to V2 columns."""
+    checks = (
+        ("customer_id", c.customer_id < 0, "must be >= 0"),
+        ("driver_id", c.driver_id < 0, "must be >= 0"),
+        ("trip_distance_km", ~np.isfinite(c.trip_distance_km), "must be finite"),
+        ("trip_distance_km", c.trip_distance_km < 0, "must be >= 0"),
+        ("pickup_hour", (c.pickup_hour < 0) | (c.pickup_hour > 23), "must be in 0..23"),
+    )
+    for name, bad, rule in checks:
+        if bad.any():
+            index = int(np.argmax(bad))
+            raise InvalidInputError(f"{name}[{index}]: {rule}", field=name)
+    return c
