@@ -4,17 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# pip on these machines warns about a missing local index once per package: drop that noise.
+quiet() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
 
 if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/pip install -q --upgrade pip
+quiet .venv/bin/pip install -q --upgrade pip
 # torch first, pinned: any other spec pulls a multi-GB CUDA build.
-.venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q -c constraints.txt -e '.[dev]'
+quiet .venv/bin/pip install -q torch==2.13.0
+quiet .venv/bin/pip install -q -c constraints.txt -e '.[dev]'
 
 if [[ ! -x .venv-checkov/bin/checkov ]]; then
   "$PY" -m venv .venv-checkov
-  .venv-checkov/bin/pip install -q --upgrade pip
-  .venv-checkov/bin/pip install -q checkov==3.3.30
+  quiet .venv-checkov/bin/pip install -q --upgrade pip
+  quiet .venv-checkov/bin/pip install -q checkov==3.3.30
 fi
