@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     from berth.local import add_local_commands
 
     add_local_commands(sub)
+    from berth.rollout.cli import add_rollout_commands
+
+    add_rollout_commands(sub)
     return parser
 
 

@@ -1,0 +1,307 @@
+"""``berth rollout status|canary|promote|rollback|shadow|analyze``.
+
+Registered on the ``berth`` CLI by :func:`add_rollout_commands`. Every command reads the
+InferenceService, builds a JSON Patch from it (``berth.rollout.patches``) and sends it;
+``--dry-run`` prints the patch (``kubectl patch --type json -p "$(...)"`` takes it as is) and
+changes nothing. ``analyze`` exits 0 on promote, 3 on hold, 4 on rollback (``--apply`` or not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from berth.rollout import isvc as iv
+from berth.rollout import patches
+from berth.rollout.client import InferenceServices, connect
+from berth.rollout.errors import RolloutError
+from berth.rollout.modes import Mode, rollout_mode
+from berth.rollout.patches import Patch
+from berth.rollout.status import render, summarize
+
+if TYPE_CHECKING:
+    from berth.rollout.analyze import Action, Decision
+
+DEFAULT_ISVC = "driver-ranking"
+EXIT = {"promote": 0, "hold": 3, "rollback": 4}
+
+
+def percent(text: str) -> int:
+    """argparse type: an integer 0..100 (KServe's CRD does not bound canaryTrafficPercent)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0..100")
+    return value
+
+
+def add_rollout_commands(sub: Any) -> None:
+    """Add ``rollout`` and its subcommands to the ``berth`` subparsers ``sub``."""
+    target = argparse.ArgumentParser(add_help=False)
+    target.add_argument(
+        "isvc", nargs="?", default=DEFAULT_ISVC, help=f"InferenceService (default {DEFAULT_ISVC})"
+    )
+    target.add_argument("-n", "--namespace", help="default: the kubeconfig context's namespace")
+    target.add_argument("--kubeconfig", help="default: $KUBECONFIG or ~/.kube/config")
+    target.add_argument("--context", help="kubeconfig context (default: the current one)")
+    target.add_argument(
+        "--deployment-mode",
+        choices=["knative", "standard"],
+        help="override the serving.kserve.io/deploymentMode annotation",
+    )
+    change = argparse.ArgumentParser(add_help=False)
+    change.add_argument("--dry-run", action="store_true", help="print the JSON Patch, send nothing")
+    layer = argparse.ArgumentParser(add_help=False)
+    layer.add_argument(
+        "--via",
+        choices=["auto", "kserve", "transformer"],
+        default="auto",
+        help="traffic layer; auto: the transformer when its canary is set, else KServe's",
+    )
+    layer.add_argument("--name", help="Standard mode: which spec.canary[] entry (predictor name)")
+
+    rollout = sub.add_parser("rollout", help="canary, promote, roll back, shadow, analyze")
+    cmds = rollout.add_subparsers(dest="rollout_command", required=True)
+
+    status = cmds.add_parser("status", parents=[target], help="where the traffic goes")
+    status.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    status.set_defaults(func=_status)
+
+    canary = cmds.add_parser(
+        "canary", parents=[target, change, layer], help="send a share of traffic to the canary"
+    )
+    canary.add_argument("--percent", type=percent, required=True, help="0..100")
+    canary.add_argument("--storage-uri", help="KServe canary: the canary's model (creates one)")
+    canary.add_argument("--host", help="transformer canary: the canary predictor's host[:port]")
+    canary.set_defaults(func=_canary)
+
+    promote = cmds.add_parser(
+        "promote", parents=[target, change, layer], help="make the canary the primary"
+    )
+    promote.add_argument(
+        "--storage-uri",
+        help="transformer canary: its model (default: read from the canary host's isvc)",
+    )
+    promote.set_defaults(func=_promote)
+
+    rollback = cmds.add_parser(
+        "rollback", parents=[target, change, layer], help="all traffic back to the primary"
+    )
+    rollback.set_defaults(func=_rollback)
+
+    shadow = cmds.add_parser(
+        "shadow", parents=[target, change], help="mirror requests to a shadow predictor"
+    )
+    onoff = shadow.add_mutually_exclusive_group(required=True)
+    onoff.add_argument("--enable", action="store_true")
+    onoff.add_argument("--disable", action="store_true")
+    shadow.add_argument("--host", help="with --enable: the shadow predictor's host[:port]")
+    shadow.set_defaults(func=_shadow)
+
+    analyze = cmds.add_parser(
+        "analyze",
+        parents=[target, change, layer],
+        help="compare canary with primary; decide promote / hold / rollback",
+    )
+    source = analyze.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prometheus", metavar="URL", help="Prometheus base URL (HTTP API)")
+    source.add_argument(
+        "--scrape", metavar="URL", action="append", help="a pod's /metrics URL (repeatable)"
+    )
+    analyze.add_argument("--policy", type=Path, help="rollout policy YAML (default thresholds)")
+    analyze.add_argument("--primary-version", help="model_version of the primary")
+    analyze.add_argument("--canary-version", help="model_version of the canary")
+    analyze.add_argument("--storage-uri", help="transformer canary promote: see promote")
+    analyze.add_argument("--apply", action="store_true", help="act on the decision")
+    analyze.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout, seconds")
+    analyze.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    analyze.set_defaults(func=_analyze)
+
+
+# -- plumbing -----------------------------------------------------------------------------------
+
+
+class _Target:
+    """The InferenceService a command acts on, read once."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        api, default_ns = connect(args.kubeconfig, args.context)
+        self.api = api
+        self.services = InferenceServices(api, args.namespace or default_ns)
+        self.name = args.isvc
+        self.obj = self.services.get(self.name)
+
+    def other(self, namespace: str) -> InferenceServices:
+        return InferenceServices(self.api, namespace)
+
+
+def _send(target: _Target, patch: Patch, dry_run: bool, out: TextIO | None = None) -> None:
+    """Send ``patch`` and say what it did, or (dry run) print it and say it was not sent."""
+    out = out or sys.stdout
+    where = f"{target.services.namespace}/{target.name} ({patch.mode.value})"
+    if not patch.changes:
+        print(f"{where}: {patch.summary}: nothing to change", file=out)
+        return
+    if dry_run:
+        print(f"# dry run, not sent: {where}: {patch.summary}", file=sys.stderr)
+        print(json.dumps(patch.ops, indent=2), file=out)
+        return
+    target.services.patch(target.name, patch)
+    print(f"{where}: {patch.summary}", file=out)
+
+
+def _mode(target: _Target, args: argparse.Namespace, host_given: bool = False) -> Mode:
+    return rollout_mode(
+        target.obj,
+        args.via,
+        host_given=host_given,
+        deployment_override=args.deployment_mode,
+    )
+
+
+def canary_model_uri(target: _Target) -> str:
+    """The model behind the transformer's canary host, when that host is a KServe predictor:
+    ``<isvc>-predictor[.<ns>...]`` (another InferenceService) or ``<isvc>-<name>-predictor``
+    (a Standard canary entry of this one)."""
+    host = iv.transformer_env(target.obj, iv.CANARY_HOST) or ""
+    labels = host.split(":")[0].split(".")
+    first = labels[0]
+    namespace = labels[1] if len(labels) > 1 and labels[1] != "svc" else target.services.namespace
+    hint = "pass --storage-uri (the model the canary host serves)"
+    if not first.endswith("-predictor"):
+        raise RolloutError(f"cannot tell the model behind canary host {host!r}: {hint}")
+    stem = first.removesuffix("-predictor")
+    for entry in iv.canaries(target.obj):
+        if f"{target.name}-{entry['predictor'].get('name')}" == stem:
+            return iv.model_uri_slot(entry["predictor"]).value
+    try:
+        other = target.other(namespace).get(stem)
+    except RolloutError as exc:
+        raise RolloutError(f"canary host {host!r}: {exc}; {hint}") from exc
+    return iv.model_uri_slot(iv.spec(other)["predictor"]).value
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def _status(args: argparse.Namespace) -> int:
+    target = _Target(args)
+    summary = summarize(target.obj, args.deployment_mode)
+    print(json.dumps(summary, indent=2) if args.output == "json" else render(summary))
+    return 0
+
+
+def _canary(args: argparse.Namespace) -> int:
+    target = _Target(args)
+    mode = _mode(target, args, host_given=bool(args.host))
+    patch = patches.canary(
+        target.obj,
+        args.percent,
+        mode,
+        storage_uri=args.storage_uri,
+        host=args.host,
+        name=args.name,
+    )
+    _send(target, patch, args.dry_run)
+    return 0
+
+
+def _promote_patch(target: _Target, args: argparse.Namespace) -> Patch:
+    mode = _mode(target, args)
+    uri = args.storage_uri
+    if mode is Mode.TRANSFORMER and not uri and iv.transformer_env(target.obj, iv.CANARY_HOST):
+        uri = canary_model_uri(target)
+    return patches.promote(target.obj, mode, storage_uri=uri, name=args.name)
+
+
+def _promote(args: argparse.Namespace) -> int:
+    target = _Target(args)
+    _send(target, _promote_patch(target, args), args.dry_run)
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    target = _Target(args)
+    _send(target, patches.rollback(target.obj, _mode(target, args), name=args.name), args.dry_run)
+    return 0
+
+
+def _shadow(args: argparse.Namespace) -> int:
+    if args.enable and not args.host:
+        raise RolloutError("shadow --enable needs --host HOST[:PORT] (the shadow predictor)")
+    target = _Target(args)
+    _send(target, patches.shadow(target.obj, args.host if args.enable else None), args.dry_run)
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from berth.rollout import metrics
+    from berth.rollout.analyze import decide
+    from berth.rollout.policy import load_policy
+
+    policy = load_policy(args.policy)
+    if args.prometheus:
+        observed = metrics.from_prometheus(args.prometheus, policy, args.timeout)
+    else:
+        observed = metrics.from_scrapes(args.scrape, policy, args.timeout)
+    primary = args.primary_version or policy.primary_version
+    canary = args.canary_version or policy.canary_version
+    if not primary or not canary:
+        seen = ", ".join(sorted(observed.versions)) or "none"
+        raise RolloutError(
+            "name the versions: --primary-version and --canary-version, or primary_version and "
+            f"canary_version in the policy (versions in the metrics: {seen})"
+        )
+    decision = decide(observed, policy, primary, canary)
+    act = decision.action != "hold" and (args.apply or args.dry_run)
+    patch = _decision_patch(args, decision.action) if act else None
+    dry_run = args.dry_run or not args.apply
+    if args.output == "json":
+        doc = {
+            "action": decision.action,
+            "reasons": decision.reasons,
+            "passed": decision.passed,
+            "measurements": decision.measurements,
+            "patch": None if patch is None else {"summary": patch[1].summary, "ops": patch[1].ops},
+            "applied": patch is not None and not dry_run and patch[1].changes,
+        }
+        if patch is not None and not dry_run:
+            _send(*patch, dry_run=False, out=sys.stderr)
+        print(json.dumps(doc, indent=2))
+    else:
+        print(_render_decision(decision))
+        if patch is not None:
+            _send(*patch, dry_run=dry_run)
+    return EXIT[decision.action]
+
+
+def _decision_patch(args: argparse.Namespace, action: Action) -> tuple[_Target, Patch]:
+    target = _Target(args)
+    if action == "rollback":
+        return target, patches.rollback(target.obj, _mode(target, args), name=args.name)
+    return target, _promote_patch(target, args)
+
+
+def _render_decision(decision: Decision) -> str:
+    m = decision.measurements
+    lines = [f"source    {m['source']}", "          version        requests  errors  rate     p99"]
+    for role in ("primary", "canary"):
+        r = m[role]
+        rate = "n/a" if r["error_rate"] is None else f"{100 * r['error_rate']:.2f}%"
+        p99 = "n/a" if r["p99_ms"] is None else f"{r['p99_ms']:.1f} ms"
+        lines.append(
+            f"{role:<9} {r['version']:<14} {r['requests']:>8.0f}  {r['errors']:>6.0f}  "
+            f"{rate:<7}  {p99}"
+        )
+    shadow = m["shadow"]
+    if shadow["rows"]:
+        lines.append(f"shadow    {shadow['rows']:.0f} rows, delta p99 {shadow['delta_p99']:.4g}")
+    lines.append(f"decision  {decision.action.upper()}")
+    lines += [f"  - {reason}" for reason in decision.reasons]
+    lines += [f"  ok {check}" for check in decision.passed]
+    return "\n".join(lines)

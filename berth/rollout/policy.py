@@ -1,0 +1,99 @@
+"""The rollout policy: thresholds ``berth rollout analyze`` holds the canary to (YAML file).
+
+Unknown keys are errors (a misspelt threshold must not silently fall back to its default).
+``policy.example.yaml`` beside this module documents every key.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from berth.rollout.errors import RolloutError
+
+
+class MetricNames(BaseModel):
+    """Names of the transformer's metrics and labels the analysis reads."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_histogram: str = Field(default="berth_transformer_request_seconds", min_length=1)
+    """Request latency histogram (seconds), labelled by model version and outcome."""
+
+    shadow_delta_histogram: str = Field(default="berth_transformer_shadow_delta", min_length=1)
+    """Histogram of |primary score - shadow score| per row."""
+
+    version_label: str = Field(default="model_version", min_length=1)
+    """Label that names the model version which answered."""
+
+    outcome_label: str = Field(default="outcome", min_length=1)
+    """Label with the request's outcome (the transformer writes the HTTP status)."""
+
+    error_outcomes: str = Field(default="5..|server_error", min_length=1)
+    """Regular expression (full match, RE2 syntax for PromQL) of outcomes counted as errors.
+    Client errors (4xx) are the caller's, not the model's."""
+
+    @field_validator("error_outcomes")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+
+class RolloutPolicy(BaseModel):
+    """Thresholds for promote / hold / rollback."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    primary_version: str | None = None
+    """Model version of the primary (the ``model_version`` label); or ``--primary-version``."""
+
+    canary_version: str | None = None
+    """Model version of the canary; or ``--canary-version``."""
+
+    window: str = Field(default="10m", pattern=r"^[1-9][0-9]*[smhd]$")
+    """PromQL range the Prometheus queries look back over (scrapes count since pod start)."""
+
+    min_requests: int = Field(default=100, ge=1)
+    """Requests each of primary and canary must have served before a promote."""
+
+    max_error_rate_delta: float = Field(default=0.01, ge=0.0, le=1.0)
+    """Roll back when canary error rate - primary error rate exceeds this (0.01 = 1 point)."""
+
+    max_p99_ratio: float = Field(default=1.2, ge=1.0)
+    """Roll back when canary p99 latency / primary p99 latency exceeds this."""
+
+    max_p99_ms: float | None = Field(default=None, gt=0)
+    """Roll back when the canary's p99 latency exceeds this many milliseconds (off when unset)."""
+
+    max_shadow_delta_p99: float | None = Field(default=None, ge=0)
+    """Roll back when the p99 of |primary - shadow| score deltas exceeds this (off when unset)."""
+
+    metrics: MetricNames = MetricNames()
+    """Metric and label names (defaults: the Berth transformer's)."""
+
+
+def load_policy(path: Path | None) -> RolloutPolicy:
+    """The policy in ``path`` (YAML), or the defaults when ``path`` is None."""
+    if path is None:
+        return RolloutPolicy()
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise RolloutError(f"cannot read policy {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RolloutError(f"policy {path} must be a mapping of keys to values")
+    try:
+        return RolloutPolicy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
+        )
+        raise RolloutError(f"policy {path}: {problems}") from exc
