@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     from berth.rollout.cli import add_rollout_commands
 
     add_rollout_commands(sub)
+    from berth.drift_report import add_drift_command
+
+    add_drift_command(sub)
     return parser
 
 

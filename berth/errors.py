@@ -108,3 +108,11 @@ class ArtifactError(BerthError):
 
 class ContractMismatchError(BerthError):
     """The transformer's FeatureService and the predictor's model disagree."""
+
+
+class ShuttingDownError(BerthError):
+    """The server is draining after SIGTERM: it finishes what it has and takes nothing new."""
+
+    status = 503
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    public_message = "server shutting down, retry on another replica"

@@ -56,6 +56,8 @@ class Endpoints:
     predictor_http: str
     predictor_grpc: str
     online_store: str
+    canary: str | None = None  # the canary predictor's host:port (transformer protocol)
+    shadow: str | None = None  # the shadow predictor's host:port
 
 
 @dataclass
@@ -70,6 +72,9 @@ class LocalStack:
     online_store: str | None = None  # "sqlite" forces the embedded store
     predictor_protocol: str = "grpc-v2"
     data_args: list[str] = field(default_factory=list)
+    canary: Path | None = None  # a second artifact (same FeatureService) for a canary
+    canary_percent: float = 0.0
+    shadow: Path | None = None  # an artifact for the shadow predictor
     logs: Path = STATE_DIR / "logs"
     echo: Callable[[str], None] = print
     _redis: RedisServer | None = None
@@ -92,6 +97,7 @@ class LocalStack:
             f"http://{LOOPBACK}:{predictor_http}/v2/models/{meta.name}/ready",
             {},
         )
+        extra = self._extra_predictors(meta.name)
         yaml_file, store_env, store_label = self._online_store()
         self._materialize(yaml_file, store_env)
         predictor_host = predictor_grpc if self.predictor_protocol == "grpc-v2" else predictor_http
@@ -110,10 +116,11 @@ class LocalStack:
                 "BERTH_TRANSFORMER_FEATURE_STORE_YAML": str(yaml_file),
                 "BERTH_TRANSFORMER_FEATURE_SERVICE": meta.feature_service,
                 "BERTH_TRANSFORMER_MODEL_METADATA": str(self.artifact / "metadata.json"),
+                **extra.env,
             },
         )
         self.echo("waiting for predictor and transformer to be ready ...")
-        for name, proc in (("predictor", predictor), ("transformer", transformer)):
+        for name, proc in (("predictor", predictor), *extra.procs, ("transformer", transformer)):
             self._wait(name, proc)
         return Endpoints(
             model=meta.name,
@@ -124,7 +131,41 @@ class LocalStack:
             predictor_http=f"http://{LOOPBACK}:{predictor_http}",
             predictor_grpc=f"{LOOPBACK}:{predictor_grpc}",
             online_store=store_label,
+            canary=extra.env.get("BERTH_TRANSFORMER_CANARY_HOST"),
+            shadow=extra.env.get("BERTH_TRANSFORMER_SHADOW_HOST"),
         )
+
+    def _extra_predictors(self, model_name: str) -> _Extra:
+        """Canary / shadow predictors (``--canary DIR``, ``--shadow DIR``) under the primary's
+        model name, and the transformer settings pointing at them."""
+        from berth.artifact import read_metadata
+
+        extra = _Extra()
+        roles = (("canary", self.canary), ("shadow", self.shadow))
+        for role, artifact in roles:
+            if artifact is None:
+                continue
+            if not (artifact / "metadata.json").exists():
+                raise LocalModeError(f"--{role} {artifact}: no artifact there (`berth build`)")
+            http, grpc = free_port(), free_port()
+            proc = self._spawn(
+                role,
+                [
+                    *("-m", "berth_predictor", "--model_name", model_name),
+                    *("--model_dir", str(artifact)),
+                    *("--http_port", str(http), "--grpc_port", str(grpc)),
+                ],
+                f"http://{LOOPBACK}:{http}/v2/models/{model_name}/ready",
+                {},
+            )
+            port = grpc if self.predictor_protocol == "grpc-v2" else http
+            extra.env[f"BERTH_TRANSFORMER_{role.upper()}_HOST"] = f"{LOOPBACK}:{port}"
+            extra.procs.append((role, proc))
+            version = read_metadata(artifact).version
+            self.echo(f"{role} predictor: {artifact} (version {version}) on {LOOPBACK}:{port}")
+        if self.canary is not None:
+            extra.env["BERTH_TRANSFORMER_CANARY_PERCENT"] = str(self.canary_percent)
+        return extra
 
     def _ensure_artifact(self) -> Any:
         from berth.artifact import read_metadata
@@ -201,6 +242,10 @@ class LocalStack:
                 f"{name} did not start; last lines of {proc.log_path}:\n{tail}"
             ) from None
 
+    def process(self, name: str) -> ServerProcess | None:
+        """The child named ``name`` (predictor, canary, shadow, transformer), if started."""
+        return next((p for p in self._procs if Path(p.log_path).stem == name), None)
+
     def failed(self) -> str | None:
         """The name of a child that exited on its own, if any."""
         for proc in self._procs:
@@ -215,6 +260,12 @@ class LocalStack:
         if self._redis is not None:
             self._redis.close()
             self._redis = None
+
+
+@dataclass
+class _Extra:
+    env: dict[str, str] = field(default_factory=dict)
+    procs: list[tuple[str, ServerProcess]] = field(default_factory=list)
 
 
 def _check_port_free(port: int) -> None:
@@ -258,6 +309,9 @@ def _stack(args: argparse.Namespace, port: int, grpc_port: int) -> LocalStack:
         online_store=args.online_store,
         predictor_protocol=args.predictor_protocol,
         data_args=data_args,
+        canary=Path(args.canary).resolve() if args.canary else None,
+        canary_percent=args.canary_percent,
+        shadow=Path(args.shadow).resolve() if args.shadow else None,
         logs=Path(args.logs).resolve(),
     )
 
@@ -500,6 +554,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="transformer -> predictor protocol",
     )
     parser.add_argument("--logs", default=str(STATE_DIR / "logs"), help="child process logs")
+    parser.add_argument(
+        "--canary", metavar="DIR", help="artifact of a canary predictor (same FeatureService)"
+    )
+    parser.add_argument(
+        "--canary-percent",
+        type=float,
+        default=10.0,
+        metavar="N",
+        help="share of customers (0..100) routed to --canary (sticky per customer)",
+    )
+    parser.add_argument(
+        "--shadow", metavar="DIR", help="artifact of a shadow predictor (gets copies)"
+    )
     for name in ("drivers", "customers", "days", "rides"):
         parser.add_argument(f"--{name}", type=int, help=f"data size ({name}) if it is built")
 

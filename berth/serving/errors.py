@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from grpc_interceptor.exceptions import GrpcException
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from berth.errors import BerthError, OverloadedError
 from berth.observability import REQUEST_ID_HEADER, request_id_var
@@ -64,8 +65,17 @@ async def _malformed(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette/FastAPI's own errors (an unparsable body, 404, 405) in Berth's body shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse(
+        status_code=exc.status_code, content={"error": str(exc.detail)}, headers=exc.headers
+    )
+
+
 def install_rest_handler(app: FastAPI) -> None:
     """Register the mapping on KServe's FastAPI app (before its catch-all 500 handler)."""
     app.add_exception_handler(WireError, _handle)
     app.add_exception_handler(BerthError, _handle)
     app.add_exception_handler(RequestValidationError, _malformed)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -10,12 +10,13 @@ import logging
 import sys
 from pathlib import Path
 
-import kserve
 from kserve import model_server
 
 from berth.errors import BerthError
 from berth.observability import configure_logging, get_logger
+from berth.serving.drain import DrainingModelServer
 from berth.serving.errors import install_rest_handler
+from berth.serving.guard import LimitsMiddleware
 from berth_predictor.model import OnnxPredictor
 from berth_predictor.protocol import install_grpc, install_routes
 from berth_predictor.settings import PredictorSettings
@@ -59,7 +60,14 @@ def main(argv: list[str] | None = None) -> int:
             file=exc.details.get("file"),
         )
         return 1
-    server = kserve.ModelServer(
+    # KServe's gRPC server reads its options from its own parse of argv: cap them there.
+    model_server.args.grpc_max_receive_message_length = min(
+        args.grpc_max_receive_message_length, settings.max_request_bytes
+    )
+    server = DrainingModelServer(
+        model.guard,
+        grace_s=settings.shutdown_grace_s,
+        delay_s=settings.shutdown_delay_s,
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         workers=1,
@@ -71,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("kserve.trace", "uvicorn.access"):
             logging.getLogger(name).setLevel(logging.WARNING)
     install_rest_handler(model_server.app)
+    model_server.app.add_middleware(
+        LimitsMiddleware,
+        guard=model.guard,
+        max_request_bytes=settings.max_request_bytes,
+        setting="BERTH_PREDICTOR_MAX_REQUEST_BYTES",
+    )
     install_routes(model_server.app, model)
     install_grpc(model)
     server.start([model])

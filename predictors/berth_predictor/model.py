@@ -20,9 +20,10 @@ from kserve.model import InferenceVerb
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from berth.artifact import ArtifactMetadata, verify_artifact
-from berth.errors import BerthError, OverloadedError
+from berth.errors import BerthError
 from berth.observability import REQUEST_ID_HEADER, get_logger, new_request_id, request_id_var
 from berth.serving.errors import WireError
+from berth.serving.guard import Guard
 from berth_predictor import metrics
 from berth_predictor.batcher import Batcher
 from berth_predictor.session import OnnxSession
@@ -43,7 +44,11 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
         self.validator: RowValidator | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._batcher: Batcher | None = None
-        self._inflight = 0
+        self.guard = Guard(
+            settings.max_inflight,
+            setting="BERTH_PREDICTOR_MAX_INFLIGHT",
+            on_reject=lambda reason: metrics.REJECTED.inc(),
+        )
 
     @property
     def version(self) -> str:
@@ -98,16 +103,12 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
         token = request_id_var.set(request_id)
         started, outcome = time.perf_counter(), "200"
         try:
-            if self._inflight >= self.settings.max_inflight:
-                metrics.REJECTED.inc()
-                raise OverloadedError(f"more than {self.settings.max_inflight} requests in flight")
-            self._inflight += 1
-            metrics.INFLIGHT.inc()
-            try:
-                return await super().__call__(body, headers, verb)
-            finally:
-                self._inflight -= 1
-                metrics.INFLIGHT.dec()
+            with self.guard.admit():  # no-op when the REST middleware already admitted it
+                metrics.INFLIGHT.inc()
+                try:
+                    return await super().__call__(body, headers, verb)
+                finally:
+                    metrics.INFLIGHT.dec()
         except BerthError as exc:
             outcome = str(exc.status)
             if exc.status >= 500:

@@ -32,7 +32,19 @@ class PredictorSettings(BaseSettings):
     """Most rows one request may carry; more is a 400 naming the input."""
 
     max_inflight: int = Field(default=512, ge=1)
-    """Requests in flight before new ones get 429 with Retry-After."""
+    """Requests in flight before new ones get 429 with Retry-After (gRPC RESOURCE_EXHAUSTED)."""
+
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    """Largest request body (REST: 413 naming this setting) and gRPC message (the gRPC
+    server's max receive size; larger is RESOURCE_EXHAUSTED)."""
+
+    shutdown_grace_s: float = Field(default=25.0, gt=0)
+    """On SIGTERM: readiness drops, in-flight requests finish, the process exits within this
+    many seconds. Keep it under the pod's terminationGracePeriodSeconds (30 in the chart)."""
+
+    shutdown_delay_s: float = Field(default=0.0, ge=0)
+    """On SIGTERM, keep serving new requests this long after readiness drops (time for the
+    endpoint to leave the Service); then new work gets 503."""
 
     warmup_runs: int = Field(default=20, ge=1)
     """ORT runs at max_batch_rows before the model reports ready."""

@@ -8,13 +8,14 @@ import argparse
 import logging
 import sys
 
-import kserve
 from kserve import model_server
 from pydantic import ValidationError
 
 from berth.errors import BerthError
 from berth.observability import configure_logging, get_logger
+from berth.serving.drain import DrainingModelServer
 from berth.serving.errors import install_rest_handler
+from berth.serving.guard import LimitsMiddleware
 from berth_transformer.model import FeatureTransformer
 from berth_transformer.settings import TransformerSettings
 
@@ -66,7 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     except BerthError as exc:
         log.error("refusing to start", error=exc.message, error_type=type(exc).__name__)
         return 1
-    server = kserve.ModelServer(
+    # KServe's gRPC server reads its options from its own parse of argv: cap them there.
+    model_server.args.grpc_max_receive_message_length = min(
+        args.grpc_max_receive_message_length, settings.max_request_bytes
+    )
+    server = DrainingModelServer(
+        model.guard,
+        grace_s=settings.shutdown_grace_s,
+        delay_s=settings.shutdown_delay_s,
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         workers=1,
@@ -76,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("transformer", settings.log_level)  # KServe configured its own
     _quiet_per_request_logs(settings.log_level)
     install_rest_handler(model_server.app)
+    model_server.app.add_middleware(
+        LimitsMiddleware,
+        guard=model.guard,
+        max_request_bytes=settings.max_request_bytes,
+        setting="BERTH_TRANSFORMER_MAX_REQUEST_BYTES",
+    )
     server.start([model])
     return 0
 

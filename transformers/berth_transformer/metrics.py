@@ -40,3 +40,38 @@ CANDIDATES = Histogram(
     "Candidates (rows) per request.",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
 )
+REJECTED = Counter(
+    "berth_transformer_rejected_total",
+    "Requests refused before any work, by reason (overload: 429, draining: 503).",
+    ["reason"],
+)
+# --- canary and shadow (issue 6) ---------------------------------------------------------
+ROUTED = Counter(
+    "berth_transformer_routed_total",
+    "Requests sent to a predictor, by target (primary|canary) and model version.",
+    ["target", "model_version"],
+)
+MODEL_REQUESTS = Counter(
+    "berth_transformer_model_requests_total",
+    "Requests by the model version that answered (or was chosen) and outcome (HTTP status).",
+    ["model_version", "outcome"],
+)
+MODEL_REQUEST_SECONDS = Histogram(
+    "berth_transformer_model_request_seconds",
+    "End-to-end latency inside the transformer, by model version and outcome (HTTP status).",
+    ["model_version", "outcome"],
+    buckets=_FAST,
+)
+SHADOW_DELTA = Histogram(
+    "berth_transformer_shadow_delta",
+    "|primary score - shadow score| per row (scores are probabilities 0..1).",
+    buckets=(0.0001, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
+)
+SHADOW_DROPPED = Counter(
+    "berth_transformer_shadow_dropped_total",
+    "Shadow copies dropped because the shadow queue was full.",
+)
+SHADOW_ERRORS = Counter(
+    "berth_transformer_shadow_errors_total",
+    "Shadow calls that failed (error, timeout, wrong shape); the primary answer is unaffected.",
+)

@@ -27,14 +27,18 @@ from berth.errors import ArtifactError, BerthError, ContractMismatchError
 from berth.featurerepo import ContractFeature
 from berth.observability import REQUEST_ID_HEADER, get_logger, new_request_id, request_id_var
 from berth.serving.errors import WireError
-from berth_transformer import contract, metrics
+from berth.serving.guard import Guard
+from berth_transformer import contract, metrics, routing
+from berth_transformer.drift_monitor import DriftMonitor, open_monitor
 from berth_transformer.features import FeatureReader, open_reader
 from berth_transformer.predictor_client import INPUT_NAME, PredictorClient, make_client
 from berth_transformer.schema import V2_OUTPUT, parse_v1, parse_v2
 from berth_transformer.settings import TransformerSettings
+from berth_transformer.shadow import Shadow, ShadowCopy
 
 log = get_logger(__name__)
 T = TypeVar("T")
+MODEL_VERSION_HEADER = "x-model-version"
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,14 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         )
         self.reader: FeatureReader | None = None
         self.model_version = ""
+        self.guard = Guard(
+            settings.max_inflight,
+            deadline_s=settings.deadline_s,
+            setting="BERTH_TRANSFORMER_MAX_INFLIGHT",
+            on_reject=lambda reason: metrics.REJECTED.labels(reason).inc(),
+        )
+        self.drift: DriftMonitor | None = None
+        self.router, self.shadow = _rollout_clients(name, settings, predictor_protocol)
 
     def load(self) -> bool:
         """Open the FeatureService and check it against the predictor; refuse on a mismatch."""
@@ -85,6 +97,9 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             s.feature_timeout_ms / 1000,
         )
         self.model_version = served.version
+        self._check_extra_predictors(features)
+        columns = [f.name for f in self.reader.features]
+        self.drift = open_monitor(artifact, columns, s.drift_window, s.drift_refresh_s)
         log.info(
             "contract checked",
             feature_service=s.feature_service,
@@ -94,6 +109,28 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         )
         self.ready = True
         return self.ready
+
+    def _check_extra_predictors(self, features: list[ContractFeature]) -> None:
+        """Canary and shadow must serve the same FeatureService (their version may differ)."""
+        self.router.versions[routing.PRIMARY] = self.model_version
+        extra: list[tuple[str, PredictorClient, str | None]] = []
+        if self.router.canary is not None:
+            extra.append(("canary", self.router.canary, self.settings.canary_host))
+        if self.shadow is not None:
+            extra.append(("shadow", self.shadow.client, self.settings.shadow_host))
+        for role, client, host in extra:
+            try:
+                meta = _run_aside(_metadata_of(client, self.settings.startup_timeout_s))
+                served = contract.parse_metadata(meta)
+                contract.check(self.settings.feature_service, features, served, None)
+            except BerthError as exc:
+                raise ContractMismatchError(f"{role} predictor {host}: {exc.message}") from None
+            if role == "canary":
+                self.router.versions[routing.CANARY] = served.version
+            else:
+                assert self.shadow is not None
+                self.shadow.version = served.version
+            log.info(f"{role} checked", host=host, model_version=served.version)
 
     def _open_repo(self) -> tuple[Any, list[ContractFeature], ArtifactMetadata | None]:
         """The store, the FeatureService's features, and the mounted artifact metadata."""
@@ -130,9 +167,11 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         headers[REQUEST_ID_HEADER] = request_id
         call = _client_call(body, request_id)
         tokens = (request_id_var.set(request_id), _call.set(call))
+        route = routing.begin(self.model_version)
         started, outcome = time.perf_counter(), "200"
         try:
-            return await super().__call__(body, headers, verb)
+            async with self.guard.request("the feature read and the predictor"):
+                return await super().__call__(body, headers, verb)
         except BerthError as exc:
             outcome = str(exc.status)
             level = log.warning if exc.status >= 500 else log.info
@@ -148,6 +187,7 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         finally:
             elapsed = time.perf_counter() - started
             metrics.REQUEST_SECONDS.labels(call.protocol, outcome).observe(elapsed)
+            routing.observe(route, outcome, elapsed)
             if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
                 log.debug("request done", protocol=call.protocol, status=outcome, seconds=elapsed)
             request_id_var.reset(tokens[0])
@@ -163,8 +203,12 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         else:
             candidates = parse_v1(payload, limit)
         metrics.CANDIDATES.observe(len(candidates))
+        if len(candidates.customer_id):
+            self.router.route(int(candidates.customer_id[0]))
         assert self.reader is not None, "load() first"
         matrix, _ = await self.reader.read(candidates)
+        if self.drift is not None:
+            self.drift.observe(matrix)
         return InferRequest(
             model_name=self.name,
             infer_inputs=[InferInput(INPUT_NAME, list(matrix.shape), "FP32", data=matrix)],
@@ -178,11 +222,18 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         response_headers: dict[str, str] | None = None,
     ) -> InferResponse:
         """One call to the predictor (gRPC V2 or REST V2), with its timeout."""
-        prediction = await self.predictor.infer(payload.inputs[0].data, payload.id)
+        route = routing.current() or routing.Route(routing.PRIMARY, self.model_version)
+        features = payload.inputs[0].data
+        client = self.router.canary if route.target == routing.CANARY else None
+        prediction = await (client or self.predictor).infer(features, payload.id)
+        self.router.answered(route, prediction.model_version)
+        if self.shadow is not None:
+            copy = ShadowCopy(features, prediction.scores, payload.id, route.model_version)
+            self.shadow.submit(copy)
         return InferResponse(
             response_id=payload.id,
             model_name=self.name,
-            model_version=prediction.model_version or self.model_version,
+            model_version=route.model_version or self.model_version,
             infer_outputs=[
                 InferOutput(V2_OUTPUT, [len(prediction.scores)], "FP32", data=prediction.scores)
             ],
@@ -198,6 +249,8 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         call = _call.get()
         if response_headers is not None:
             response_headers[REQUEST_ID_HEADER] = call.request_id
+            if result.model_version:
+                response_headers[MODEL_VERSION_HEADER] = result.model_version
         scores: np.ndarray = result.outputs[0].data
         if call.protocol == "v1":
             return {"predictions": scores.tolist(), "model_version": result.model_version}
@@ -208,6 +261,27 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             infer_outputs=[InferOutput(V2_OUTPUT, [len(scores)], "FP32", data=scores.tolist())],
             use_binary_outputs=call.binary_outputs,
         )
+
+
+def _rollout_clients(
+    name: str, s: TransformerSettings, protocol: str
+) -> tuple[routing.Router, Shadow | None]:
+    """The canary (in the router) and the shadow, from the settings."""
+    canary = None
+    if s.canary_host and s.canary_percent > 0:
+        canary = make_client(protocol, s.canary_host, name, s.predictor_timeout_ms / 1000)
+    shadow = None
+    if s.shadow_host:
+        client = make_client(protocol, s.shadow_host, name, s.shadow_timeout_ms / 1000)
+        shadow = Shadow(client, s.shadow_queue_size)
+    return routing.Router(canary, s.canary_percent), shadow
+
+
+async def _metadata_of(client: PredictorClient, timeout_s: float) -> dict[str, Any]:
+    try:
+        return await contract.wait_for_metadata(client, timeout_s)
+    finally:  # the serving loop opens its own channel/session
+        await client.close()
 
 
 def _client_call(body: object, request_id: str) -> _Call:

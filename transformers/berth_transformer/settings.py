@@ -60,16 +60,67 @@ class TransformerSettings(BaseSettings):
     startup_timeout_s: float = Field(default=120.0, gt=0)
     """How long the start-up contract check waits for the predictor to answer its metadata."""
 
+    deadline_ms: int | None = Field(default=None, gt=0)
+    """End-to-end deadline of a request inside the transformer (feature read + predictor
+    call); past it the answer is 504 (gRPC DEADLINE_EXCEEDED). Unset: FEATURE_TIMEOUT_MS +
+    PREDICTOR_TIMEOUT_MS + 250, so a stage's own timeout answers first and names the stage."""
+
+    max_inflight: int = Field(default=64, ge=1)
+    """Requests in flight before new ones get 429 with Retry-After (gRPC RESOURCE_EXHAUSTED)
+    at once instead of queueing. Keep it near throughput x deadline."""
+
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body (REST: 413 naming this setting) and gRPC message (the gRPC
+    server's max receive size; larger is RESOURCE_EXHAUSTED)."""
+
+    shutdown_grace_s: float = Field(default=25.0, gt=0)
+    """On SIGTERM: readiness drops, in-flight requests finish, the process exits within this
+    many seconds. Keep it under the pod's terminationGracePeriodSeconds (30 in the chart)."""
+
+    shutdown_delay_s: float = Field(default=0.0, ge=0)
+    """On SIGTERM, keep serving new requests this long after readiness drops (time for the
+    endpoint to leave the Service); then new work gets 503."""
+
+    drift_window: int = Field(default=5000, ge=0)
+    """Served rows kept for drift (PSI per feature against the artifact's training
+    histograms, gauge ``berth_transformer_feature_psi``); 0 turns drift off."""
+
+    drift_refresh_s: float = Field(default=5.0, ge=0)
+    """Recompute the PSI gauges at most this often (on scrape of /metrics)."""
+
     log_level: str = "INFO"
     """Log level of the JSON logs (structlog, stderr)."""
 
-    # Later issues add CANARY_HOST / CANARY_PERCENT / SHADOW_HOST, DEADLINE_MS and MAX_INFLIGHT.
+    canary_host: str | None = None
+    """``host:port`` of a canary predictor (same protocol as the primary: its gRPC port for
+    ``grpc-v2``, its HTTP port for ``v2``). It must serve the same FeatureService (checked at
+    start); its model version may differ. Unset: no canary."""
+
+    canary_percent: float = Field(default=0.0, ge=0, le=100)
+    """Share of customers (0..100, steps of 0.01) whose requests go to the canary, sticky by a
+    hash of the request's customer id (a request mixing customers routes by its first)."""
+
+    shadow_host: str | None = None
+    """``host:port`` of a shadow predictor: it gets a copy of every answered request, fire and
+    forget; its scores only feed ``berth_transformer_shadow_delta`` and a log line."""
+
+    shadow_queue_size: int = Field(default=256, ge=1)
+    """Requests waiting for the shadow; when full, new copies are dropped and counted."""
+
+    shadow_timeout_ms: int = Field(default=1000, gt=0)
+    """Timeout of one call to the shadow predictor (a timeout counts as a shadow error)."""
 
     @model_validator(mode="after")
     def _default_yaml(self) -> TransformerSettings:
         if self.feature_store_yaml is None:
             self.feature_store_yaml = self.feature_repo / REDIS_YAML
         return self
+
+    @property
+    def deadline_s(self) -> float:
+        """The end-to-end deadline in seconds (``deadline_ms`` or its default)."""
+        ms = self.deadline_ms or self.feature_timeout_ms + self.predictor_timeout_ms + 250
+        return ms / 1000
 
     def missing_policy_for(self, view: str) -> Policy:
         return self.missing_policy.get(view, "default")

@@ -1,0 +1,90 @@
+"""Graceful shutdown for KServe's ``ModelServer`` (one process, REST + gRPC).
+
+KServe 0.21's SIGTERM path stops uvicorn at once (uvicorn installs its own handler while it
+serves) and readiness never drops. Here SIGTERM (or SIGINT) starts a drain instead:
+
+1. readiness answers 503 at once (Kubernetes stops sending new traffic);
+2. after ``delay_s`` (endpoint propagation; 0 locally) new work gets 503 + ``Retry-After``;
+3. in-flight requests finish (bounded by what is left of ``grace_s``);
+4. uvicorn and the gRPC server stop; the process exits before ``grace_s`` has passed.
+
+A second signal exits at once. ``grace_s`` should stay a few seconds under the pod's
+``terminationGracePeriodSeconds`` (the chart's 30 s -> 25 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from types import FrameType
+from typing import Any
+
+import kserve
+
+from berth.observability import get_logger
+from berth.serving.guard import Guard
+
+log = get_logger(__name__)
+
+
+class DrainingModelServer(kserve.ModelServer):  # type: ignore[misc]
+    """``kserve.ModelServer`` whose SIGTERM drains through ``guard`` before stopping."""
+
+    def __init__(self, guard: Guard, grace_s: float, delay_s: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(grace_period=max(1, int(grace_s)), **kwargs)
+        self.guard = guard
+        self.grace_s = grace_s
+        self.delay_s = min(delay_s, grace_s)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drain_task: asyncio.Task[None] | None = None
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        if self._rest_server is not None:
+            # uvicorn installs ``handle_exit`` as its signal handler while it serves
+            self._rest_server._server.handle_exit = self._on_signal
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        await asyncio.gather(*self.servers)
+
+    def _on_signal(self, sig: int, frame: FrameType | None) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._begin, sig)
+
+    def _begin(self, sig: int) -> None:
+        if self._drain_task is not None:
+            log.warning("second signal: exiting now", signal=signal.Signals(sig).name)
+            self._stop_servers(force=True)
+            return
+        log.info(
+            "draining",
+            signal=signal.Signals(sig).name,
+            inflight=self.guard.inflight,
+            grace_s=self.grace_s,
+        )
+        self.guard.draining = True
+        self._drain_task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        started = time.monotonic()
+        await asyncio.sleep(self.delay_s)
+        self.guard.accepting = False
+        budget = max(0.5, self.grace_s - (time.monotonic() - started) - 1.0)
+        idle = await self.guard.wait_idle(budget)
+        log.info(
+            "drained" if idle else "drain budget spent",
+            inflight=self.guard.inflight,
+            seconds=round(time.monotonic() - started, 3),
+        )
+        self._stop_servers(force=not idle)
+        if self._grpc_server is not None and self._grpc_server._server is not None:
+            await self._grpc_server._server.stop(grace=0.5)
+
+    def _stop_servers(self, force: bool) -> None:
+        if self._rest_server is not None:
+            server = self._rest_server._server
+            server.should_exit = True
+            server.force_exit = force
+        if force and self._grpc_server is not None and self._grpc_server._server is not None:
+            asyncio.get_running_loop().create_task(self._grpc_server._server.stop(grace=None))

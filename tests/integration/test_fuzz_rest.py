@@ -1,0 +1,81 @@
+"""schemathesis against the shipped OpenAPI descriptions (``berth/openapi/``), real processes.
+
+Property-based requests (valid and invalid bodies, every documented operation) against the
+transformer and the predictor of one loopback stack: no answer may be a 5xx, and every
+answer must match the description (status, content type, body schema).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from berth.loadtest import ServingStack
+from berth.openapi import spec_path
+from berth.testing import RedisServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def stack(
+    built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServingStack]:
+    if shutil.which("schemathesis") is None:
+        pytest.skip("schemathesis not installed (pip install schemathesis)")
+    if not RedisServer.available():
+        pytest.skip("redis-server binary not found")
+    s = ServingStack(built[0], built[1], tmp_path_factory.mktemp("fuzz"))
+    try:
+        yield s.start()
+    finally:
+        s.stop()
+
+
+def _schemathesis(spec: Path, url: str, report: Path, max_examples: int) -> tuple[int, str]:
+    proc = subprocess.run(
+        [
+            *("schemathesis", "run", str(spec), "--url", url),
+            *("--checks", CHECKS, "--max-examples", str(max_examples)),
+            *("--seed", "8", "--workers", "1", "--request-timeout", "10"),
+            *("--phases", "examples,coverage,fuzzing", "--no-color"),
+            *("--report", "ndjson", "--report-ndjson-path", str(report)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        cwd=report.parent,  # its example database (.schemathesis/) stays out of the repo
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("component", ["transformer", "predictor"])
+def test_no_server_errors_and_answers_match_the_description(
+    stack: ServingStack, component: str, tmp_path: Path
+) -> None:
+    url = stack.url if component == "transformer" else stack.predictor_url
+    report = tmp_path / "events.ndjson"
+    code, output = _schemathesis(spec_path(component), url, report, max_examples=40)
+    summary = "\n".join(output.strip().splitlines()[-25:])
+    print(f"schemathesis {component}:\n{summary}")
+    assert code == 0, output[-6000:]
+    counts = re.search(r"(\d+) generated, (\d+) passed", output)
+    assert counts, summary
+    generated, passed = int(counts[1]), int(counts[2])
+    print(f"schemathesis {component}: {generated} cases, {passed} passed")
+    assert generated == passed >= 100
+    assert all(json.loads(line) for line in report.read_text().splitlines()[:1])

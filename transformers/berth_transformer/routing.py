@@ -1,0 +1,85 @@
+"""Weighted canary routing, sticky per customer.
+
+A customer goes to the canary when ``blake2b(customer_id) mod 10000 < percent * 100``: the
+same customer always lands on the same model version (for a fixed percent), and raising the
+percent only moves customers from primary to canary, never back. A request ranks drivers for
+one customer; a request that mixes customers is routed by its first row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from berth_transformer import metrics
+from berth_transformer.predictor_client import PredictorClient
+
+PRIMARY = "primary"
+CANARY = "canary"
+BUCKETS = 10_000
+
+
+def bucket(customer_id: int) -> int:
+    """The customer's stable bucket in ``0 .. 9999`` (same on every replica and restart)."""
+    digest = hashlib.blake2b(int(customer_id).to_bytes(8, "little", signed=True), digest_size=8)
+    return int.from_bytes(digest.digest(), "little") % BUCKETS
+
+
+def goes_to_canary(customer_id: int, percent: float) -> bool:
+    return bucket(customer_id) < round(percent * 100)
+
+
+@dataclass
+class Route:
+    """What one request was routed to; filled as the request goes (read in ``__call__``)."""
+
+    target: str = PRIMARY
+    model_version: str = ""
+
+
+_route: ContextVar[Route] = ContextVar("berth_transformer_route")
+
+
+def begin(default_version: str) -> Route:
+    """A fresh route for the current request (primary until the router picks)."""
+    route = Route(PRIMARY, default_version)
+    _route.set(route)
+    return route
+
+
+def current() -> Route | None:
+    return _route.get(None)
+
+
+def observe(route: Route, outcome: str, elapsed_s: float) -> None:
+    """Per-version request count and latency (the rollout analyzer's error rate and p99)."""
+    version = route.model_version or "unknown"
+    metrics.MODEL_REQUESTS.labels(version, outcome).inc()
+    metrics.MODEL_REQUEST_SECONDS.labels(version, outcome).observe(elapsed_s)
+
+
+class Router:
+    """The optional canary client and its share, with the model version of each target (the
+    primary client stays the transformer's own)."""
+
+    def __init__(self, canary: PredictorClient | None = None, percent: float = 0.0) -> None:
+        self.canary, self.percent = canary, percent
+        self.versions = {PRIMARY: "", CANARY: ""}
+
+    def pick(self, customer_id: int) -> str:
+        if self.canary is not None and goes_to_canary(customer_id, self.percent):
+            return CANARY
+        return PRIMARY
+
+    def route(self, customer_id: int) -> Route:
+        """Pick the target for ``customer_id`` and record it on the request's route."""
+        target = self.pick(customer_id)
+        route = current() or Route()
+        route.target, route.model_version = target, self.versions[target]
+        return route
+
+    def answered(self, route: Route, model_version: str) -> None:
+        if model_version:
+            route.model_version = model_version
+        metrics.ROUTED.labels(route.target, route.model_version or "unknown").inc()
