@@ -40,6 +40,7 @@ from berth.testing import LOOPBACK, RedisServer, ServerProcess, free_port
 
 STATE_DIR = Path(".berth")
 READY_TIMEOUT_S = 180.0
+SHADOW_NICE = 10  # the shadow predictor's niceness in local mode
 
 
 class LocalModeError(BerthError):
@@ -158,6 +159,11 @@ class LocalStack:
                 f"http://{LOOPBACK}:{http}/v2/models/{model_name}/ready",
                 {},
             )
+            if role == "shadow" and proc.proc is not None:
+                # One machine: the shadow's CPU must not slow the primary (its threads, made
+                # after this, inherit the lower priority).
+                with contextlib.suppress(OSError):
+                    os.setpriority(os.PRIO_PROCESS, proc.proc.pid, SHADOW_NICE)
             port = grpc if self.predictor_protocol == "grpc-v2" else http
             extra.env[f"BERTH_TRANSFORMER_{role.upper()}_HOST"] = f"{LOOPBACK}:{port}"
             extra.procs.append((role, proc))

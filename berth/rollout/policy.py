@@ -19,7 +19,7 @@ class MetricNames(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    request_histogram: str = Field(default="berth_transformer_request_seconds", min_length=1)
+    request_histogram: str = Field(default="berth_transformer_model_request_seconds", min_length=1)
     """Request latency histogram (seconds), labelled by model version and outcome."""
 
     shadow_delta_histogram: str = Field(default="berth_transformer_shadow_delta", min_length=1)

@@ -440,7 +440,7 @@ def test_analyze_rolls_back_a_failing_canary(
     code, out, _ = berth(capsys, *argv)  # no --apply: prints only
     assert code == 4 and "decision  ROLLBACK" in out and "canary 10.00% vs primary 0.50%" in out
     assert len(api.patches) == 1
-    assert "increase(berth_transformer_request_seconds_bucket[5m])" in queries[0]
+    assert "increase(berth_transformer_model_request_seconds_bucket[5m])" in queries[0]
 
     code, out, err = berth(capsys, *argv, "--dry-run")  # prints the rollback patch only
     assert code == 4 and '"value": 0' in out and "dry run, not sent" in err
@@ -491,7 +491,8 @@ def test_analyze_scrapes_pods_and_rolls_back_a_slow_canary(
     servers = []
     for pod in range(2):
         registry = CollectorRegistry()
-        h = Histogram("berth_transformer_request_seconds", "latency", ["model_version", "outcome"],
+        h = Histogram("berth_transformer_model_request_seconds", "latency",
+                      ["model_version", "outcome"],
                       buckets=(0.01, 0.05, 0.1, 0.5, 1.0), registry=registry)  # fmt: skip
         for _ in range(100):
             h.labels("v1", "200").observe(0.02)

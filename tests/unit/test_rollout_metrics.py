@@ -46,7 +46,7 @@ def test_quantile_edges() -> None:
 def test_quantile_matches_a_real_histogram() -> None:
     registry = CollectorRegistry()
     h = Histogram(
-        "berth_transformer_request_seconds",
+        "berth_transformer_model_request_seconds",
         "t",
         ["model_version", "outcome"],
         buckets=(0.01, 0.05, 0.1, 0.5, 1.0),
@@ -86,6 +86,6 @@ def test_promql() -> None:
     requests, shadow = metrics.queries(RolloutPolicy(window="5m"))
     assert requests == (
         "sum by (model_version, outcome, le) "
-        "(increase(berth_transformer_request_seconds_bucket[5m]))"
+        "(increase(berth_transformer_model_request_seconds_bucket[5m]))"
     )
     assert shadow == "sum by (le) (increase(berth_transformer_shadow_delta_bucket[5m]))"

@@ -34,7 +34,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert load_policy(write(tmp_path, "")) == RolloutPolicy()
     policy = load_policy(write(tmp_path, "min_requests: 5\nmetrics: {version_label: v}\n"))
     assert policy.min_requests == 5 and policy.metrics.version_label == "v"
-    assert policy.metrics.request_histogram == "berth_transformer_request_seconds"
+    assert policy.metrics.request_histogram == "berth_transformer_model_request_seconds"
 
 
 @pytest.mark.parametrize(

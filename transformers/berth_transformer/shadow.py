@@ -33,7 +33,7 @@ class ShadowCopy:
 class Shadow:
     """A bounded queue in front of the shadow predictor, drained by ``workers`` tasks."""
 
-    def __init__(self, client: PredictorClient, queue_size: int = 256, workers: int = 4) -> None:
+    def __init__(self, client: PredictorClient, queue_size: int = 256, workers: int = 2) -> None:
         self.client, self.queue_size, self.workers = client, queue_size, workers
         self.version = ""
         self._queue: asyncio.Queue[ShadowCopy] | None = None
