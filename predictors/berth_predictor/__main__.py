@@ -17,8 +17,9 @@ from berth.observability import configure_logging, get_logger
 from berth.serving.drain import DrainingModelServer
 from berth.serving.errors import install_rest_handler
 from berth.serving.guard import LimitsMiddleware
+from berth_predictor.grpc_service import install_grpc
 from berth_predictor.model import OnnxPredictor
-from berth_predictor.protocol import install_grpc, install_routes
+from berth_predictor.rest import install_routes
 from berth_predictor.settings import PredictorSettings
 
 log = get_logger("berth_predictor")
@@ -37,9 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _PerRequestLines(logging.Filter):
+    """KServe's gRPC interceptor logs a line per call at INFO ("grpc method: ...")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("grpc method:")
+
+
+def quiet_per_request_logs() -> None:
+    """KServe's and uvicorn's line per request off (BERTH_PREDICTOR_ENABLE_TRACE_LOGS)."""
+    for name in ("kserve.trace", "uvicorn.access"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("kserve").addFilter(_PerRequestLines())
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     settings = PredictorSettings()
     configure_logging("predictor", settings.log_level)
     if args.workers != 1:
@@ -60,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
             file=exc.details.get("file"),
         )
         return 1
+    serve(model, args, settings)
+    return 0
+
+
+def serve(model: OnnxPredictor, args: argparse.Namespace, settings: PredictorSettings) -> None:
+    """KServe's ModelServer with Berth's drain, limits, routes and servicer; blocks."""
     # KServe's gRPC server reads its options from its own parse of argv: cap them there.
     model_server.args.grpc_max_receive_message_length = min(
         args.grpc_max_receive_message_length, settings.max_request_bytes
@@ -75,20 +95,20 @@ def main(argv: list[str] | None = None) -> int:
         enable_latency_logging=settings.enable_trace_logs,
     )
     configure_logging("predictor", settings.log_level)  # KServe configured its own
+    logging.captureWarnings(True)  # library warnings as JSON log lines too
     if not settings.enable_trace_logs:
-        for name in ("kserve.trace", "uvicorn.access"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-    install_rest_handler(model_server.app)
-    model_server.app.add_middleware(
+        quiet_per_request_logs()
+    app = model_server.app  # routes and handlers before KServe adds its own at start
+    install_rest_handler(app)
+    app.add_middleware(
         LimitsMiddleware,
         guard=model.guard,
         max_request_bytes=settings.max_request_bytes,
         setting="BERTH_PREDICTOR_MAX_REQUEST_BYTES",
     )
-    install_routes(model_server.app, model)
+    install_routes(app, model)
     install_grpc(model)
     server.start([model])
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,19 +1,23 @@
 """``OnnxPredictor``: the KServe model that serves a Berth artifact with ONNX Runtime.
 
 ``load`` verifies the artifact and opens the session; ``start`` (called by KServe once the
-model is registered) warms it up in the background and only then reports ready; ``predict``
-validates, batches, and answers in the caller's protocol with the model version.
+model is registered) warms it up in the background and only then reports ready.
+``preprocess`` decodes and validates, ``predict`` scores through the batcher (off the event
+loop), ``postprocess`` answers in the caller's protocol with the model version.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import kserve
 import numpy as np
 from kserve.model import InferenceVerb
@@ -26,6 +30,7 @@ from berth.serving.errors import WireError
 from berth.serving.guard import Guard
 from berth_predictor import metrics
 from berth_predictor.batcher import Batcher
+from berth_predictor.codec import RestBody
 from berth_predictor.session import OnnxSession
 from berth_predictor.settings import PredictorSettings
 from berth_predictor.validation import RowValidator
@@ -34,7 +39,27 @@ log = get_logger(__name__)
 MODEL_VERSION_HEADER = "x-model-version"
 
 
+class WarmingUpError(BerthError):
+    """Work before the warm-up finished: 503 + Retry-After / UNAVAILABLE. (KServe's own
+    ModelNotReady becomes UNKNOWN over gRPC: its interceptor reads a missing ``reason``.)"""
+
+    status = 503
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    public_message = "model is warming up, retry later"
+
+
+@dataclass
+class Scoring:
+    """One request between the handlers: what was asked, its rows, then its scores."""
+
+    request: dict[str, Any] | InferRequest
+    rows: np.ndarray
+    scores: np.ndarray | None = None
+
+
 class OnnxPredictor(kserve.Model):  # type: ignore[misc]
+    ready: bool
+
     def __init__(self, name: str, model_dir: Path, settings: PredictorSettings) -> None:
         super().__init__(name, return_response_headers=True)
         self.model_dir = Path(model_dir)
@@ -59,20 +84,31 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
         return self.meta.outputs[0].name if self.meta else "score"
 
     def load(self) -> bool:
-        """Verify every digest (an ArtifactError names the file), then open the session."""
+        """Verify every digest (an ArtifactError names the file), then open the session.
+
+        Once only: KServe's data plane calls ``load`` again for a model that is not ready
+        (a gRPC request during the warm-up), which must not reopen anything."""
+        if self.session is not None:
+            return bool(self.ready)
         self.meta = verify_artifact(self.model_dir)
         self.session = OnnxSession(self.model_dir, self.meta, self.settings)
         self.validator = RowValidator(
-            self.meta.inputs[0].name, self.meta.feature_names, self.settings.max_request_rows
+            self.meta.inputs[0].name,
+            self.meta.feature_names,
+            self.settings.max_request_rows,
+            self.output_name,
         )
         metrics.MODEL_INFO.labels(self.name, self.meta.version, self.meta.feature_service).set(1)
         self.ready = True  # KServe registers only ready models; start() withholds readiness
-        return self.ready
+        return True
 
     def start(self) -> None:
         """Warm up off the main thread; ready (health and model) only once it is done."""
         self.ready = False
-        threading.Thread(target=self._warm_up, name="berth-warmup", daemon=True).start()
+        context = contextvars.copy_context()  # the logs' bound fields (component)
+        threading.Thread(
+            target=context.run, args=(self._warm_up,), name="berth-warmup", daemon=True
+        ).start()
 
     def _warm_up(self) -> None:
         assert self.session is not None and self.meta is not None
@@ -87,22 +123,23 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
         )
 
     def validate(self, payload: Any) -> Any:
-        return payload  # RowValidator checks against the artifact in predict()
+        return payload  # preprocess checks against the artifact
 
     async def __call__(
         self,
-        body: dict[str, Any] | InferRequest,
+        body: dict[str, Any] | InferRequest | RestBody,
         headers: dict[str, str] | None = None,
         verb: InferenceVerb = InferenceVerb.PREDICT,
     ) -> Any:
-        """Overload bound, request id, latency by protocol/outcome, one error mapping."""
+        """Readiness, overload bound, request id, latency by protocol/outcome, error mapping."""
         headers = headers if headers is not None else {}
-        protocol = _protocol(body)
         request_id = headers.get(REQUEST_ID_HEADER) or new_request_id()
         headers[REQUEST_ID_HEADER] = request_id
         token = request_id_var.set(request_id)
         started, outcome = time.perf_counter(), "200"
         try:
+            if not self.ready:
+                raise WarmingUpError()
             with self.guard.admit():  # no-op when the REST middleware already admitted it
                 metrics.INFLIGHT.inc()
                 try:
@@ -111,44 +148,58 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
                     metrics.INFLIGHT.dec()
         except BerthError as exc:
             outcome = str(exc.status)
-            if exc.status >= 500:
-                log.warning("request failed", status=exc.status, error=exc.message)
+            _log_refusal(exc)
             raise WireError(exc, request_id) from None
         except Exception:
             outcome = "500"
             log.exception("request failed", status=500)
-            raise
+            raise WireError(BerthError(), request_id) from None  # no internals in the body
         finally:
-            metrics.REQUEST_SECONDS.labels(protocol, outcome).observe(time.perf_counter() - started)
+            metrics.REQUEST_SECONDS.labels(_protocol(body), outcome).observe(
+                time.perf_counter() - started
+            )
             request_id_var.reset(token)
 
+    async def preprocess(
+        self, payload: dict[str, Any] | InferRequest | RestBody, headers: Any = None
+    ) -> Scoring:
+        assert self.validator is not None
+        if isinstance(payload, RestBody):
+            payload = payload.decode(self.name)
+        if isinstance(payload, InferRequest):
+            return Scoring(payload, self.validator.v2(payload))
+        return Scoring(payload, self.validator.v1(payload))
+
     async def predict(
+        self, scoring: Scoring, headers: Any = None, response_headers: Any = None
+    ) -> Scoring:
+        scoring.scores = await self._score(scoring.rows)
+        return scoring
+
+    async def postprocess(
         self,
-        payload: dict[str, Any] | InferRequest,
+        scoring: Scoring,
         headers: dict[str, str] | None = None,
         response_headers: dict[str, str] | None = None,
     ) -> dict[str, Any] | InferResponse:
-        assert self.validator is not None
-        is_v2 = isinstance(payload, InferRequest)
-        rows = self.validator.v2(payload) if is_v2 else self.validator.v1(payload)
-        scores = await self._score(rows)
+        assert scoring.scores is not None
+        scores, request = scoring.scores, scoring.request
         if response_headers is not None:
             response_headers[MODEL_VERSION_HEADER] = self.version
             response_headers[REQUEST_ID_HEADER] = request_id_var.get() or ""
-        if not is_v2:
+        if not isinstance(request, InferRequest):
             return {"predictions": scores.tolist(), "model_version": self.version}
-        assert isinstance(payload, InferRequest)
-        binary = bool(payload.use_binary_outputs)
+        binary = bool(request.use_binary_outputs)
         output = InferOutput(self.output_name, [len(scores)], "FP32")
         # gRPC answers in raw_output_contents; REST in JSON unless binary was asked for.
-        output.set_data_from_numpy(scores, binary_data=binary or bool(payload.from_grpc))
+        output.set_data_from_numpy(scores, binary_data=binary or bool(request.from_grpc))
         return InferResponse(
-            response_id=payload.id or request_id_var.get() or new_request_id(),
+            response_id=request.id or request_id_var.get() or new_request_id(),
             model_name=self.name,
             model_version=self.version,
             infer_outputs=[output],
             use_binary_outputs=binary,
-            requested_outputs=payload.request_outputs,  # per-output "binary_data" (REST)
+            requested_outputs=request.request_outputs,  # per-output "binary_data" (REST)
         )
 
     async def _score(self, rows: np.ndarray) -> np.ndarray:
@@ -170,6 +221,21 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
 
 
 def _protocol(body: object) -> str:
+    if isinstance(body, RestBody):
+        return body.label
     if isinstance(body, InferRequest):
         return "grpc-v2" if body.from_grpc else "v2"
     return "v1"
+
+
+def _log_refusal(exc: BerthError) -> None:
+    """One line per refused request, with its request id (bound) and no payload. Overload
+    and drain refusals are counted in metrics instead (a line each would add to the load)."""
+    if exc.status in (429, 503):
+        return
+    if exc.status >= 500:
+        log.warning("request failed", status=exc.status, error=exc.message)
+    else:
+        log.info(
+            "request refused", status=exc.status, error=exc.message, field=exc.details.get("field")
+        )

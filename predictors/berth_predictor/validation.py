@@ -9,16 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from kserve.protocol.infer_type import InferRequest
+from kserve.protocol.infer_type import InferInput, InferRequest
 
 from berth.errors import InvalidInputError
 
 
 class RowValidator:
-    def __init__(self, input_name: str, features: list[str], max_rows: int) -> None:
+    def __init__(
+        self, input_name: str, features: list[str], max_rows: int, output_name: str = "score"
+    ) -> None:
         self.input_name = input_name
         self.features = features
         self.max_rows = max_rows
+        self.output_name = output_name
 
     def v1(self, payload: Any) -> np.ndarray:
         """``{"instances": [[f1, ..., fN], ...]}`` → float32 [n, N]."""
@@ -28,7 +31,18 @@ class RowValidator:
         if not isinstance(instances, list) or not instances:
             raise InvalidInputError("'instances' must be a non-empty list of rows", "instances")
         self._check_rows(len(instances), "instances")
+        with np.errstate(over="ignore"):  # beyond FP32's range is inf, refused as such
+            return self._finite(self._instances(instances), "instances")
+
+    def _instances(self, instances: list[Any]) -> np.ndarray:
+        """One numpy conversion for well-formed rows; row by row only to name a bad one."""
         width = len(self.features)
+        try:
+            values = np.asarray(instances)
+        except ValueError:  # ragged
+            values = np.empty(0)
+        if values.ndim == 2 and values.shape[1] == width and values.dtype.kind in "fiu":
+            return values.astype(np.float32)
         for i, row in enumerate(instances):
             if not isinstance(row, list) or len(row) != width:
                 raise InvalidInputError(
@@ -37,7 +51,7 @@ class RowValidator:
                 )
             if any(isinstance(v, bool) or not isinstance(v, int | float) for v in row):
                 raise InvalidInputError(f"instances[{i}]: non-numeric value", f"instances[{i}]")
-        return self._finite(np.asarray(instances, dtype=np.float32), "instances")
+        raise InvalidInputError("instances: rows must be lists of numbers", field="instances")
 
     def v2(self, request: InferRequest) -> np.ndarray:
         """One FP32 input of shape [n, N] named like the model's input."""
@@ -65,13 +79,34 @@ class RowValidator:
                 f"input {field!r}: shape {shape}, expected [n, {width}]", field=field
             )
         self._check_rows(shape[0], field)
+        self._check_outputs(request)
+        return self._finite(self._values(tensor, shape), field)
+
+    def _values(self, tensor: InferInput, shape: list[int]) -> np.ndarray:
+        field = self.input_name
         try:
-            rows = np.asarray(tensor.as_numpy(), dtype=np.float32).reshape(shape)
+            with np.errstate(over="ignore"):  # beyond FP32's range is inf, refused as such
+                if isinstance(tensor.data, list) and tensor.data:  # JSON or gRPC contents
+                    values = np.asarray(tensor.data)
+                    if values.dtype.kind not in "fiu":
+                        raise InvalidInputError(
+                            f"input {field!r}: data must be numbers", field=field
+                        )
+                    return values.astype(np.float32).reshape(shape)
+                # binary: REST extension or gRPC raw_input_contents
+                return np.asarray(tensor.as_numpy(), dtype=np.float32).reshape(shape)
         except (ValueError, TypeError) as exc:
             raise InvalidInputError(
                 f"input {field!r}: data does not match shape {shape} ({exc})", field=field
             ) from None
-        return self._finite(rows, field)
+
+    def _check_outputs(self, request: InferRequest) -> None:
+        for i, output in enumerate(request.request_outputs or ()):
+            if output.name != self.output_name:
+                raise InvalidInputError(
+                    f"unknown output {output.name!r}; the model returns {self.output_name!r}",
+                    field=f"outputs[{i}].name",
+                )
 
     def _check_rows(self, n: int, field: str) -> None:
         if n > self.max_rows:

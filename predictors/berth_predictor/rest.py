@@ -1,0 +1,129 @@
+"""Berth's REST routes on KServe's FastAPI app, registered before KServe adds its own (the
+first matching route wins), so these answer and KServe's stay as the fallback.
+
+- Inference (V1 ``:predict``, V2 ``/infer`` with or without ``/versions/<v>``): the raw body
+  goes to the model, which decodes it (:mod:`codec`) — bad JSON or a bad binary tensor is a
+  400 naming the field, never KServe's pydantic 422 or a 500, and JSON skips pydantic.
+- Model metadata with the OIP ``properties`` map (KServe's response model drops it), and
+  ``versions``; a version other than the artifact's is a 404 (KServe: 501 for any version).
+- Readiness (``/v2/health/ready``, per model) is false until the warm-up finished; KServe's
+  server readiness is true as soon as the process listens.
+- Every HTTP answer, errors included, carries ``x-model-version`` (:class:`VersionHeader`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from kserve.protocol.infer_type import InferResponse
+
+from berth.errors import ModelNotFoundError
+from berth_predictor.codec import HEADER_LENGTH, RestBody
+from berth_predictor.metadata import model_metadata
+from berth_predictor.model import MODEL_VERSION_HEADER, OnnxPredictor
+
+JSON = "application/json"
+
+
+def check_model(model: OnnxPredictor, name: str, version: str | None = None) -> None:
+    """404 for another model name, or a version other than the artifact's."""
+    if name != model.name:
+        raise ModelNotFoundError(f"model {name!r} not found; this server has {model.name!r}")
+    if version and version != model.version:
+        raise ModelNotFoundError(
+            f"model {name!r} has no version {version!r}; it serves {model.version!r}"
+        )
+
+
+class VersionHeader:
+    """Pure ASGI middleware: ``x-model-version`` on every HTTP response."""
+
+    def __init__(self, app: Any, model: OnnxPredictor) -> None:
+        self.app = app
+        self.model = model
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = (MODEL_VERSION_HEADER.encode(), self.model.version.encode())
+
+        async def send_with_version(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0] != header[0]]
+                message = {**message, "headers": [*headers, header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_version)
+
+
+def install_routes(app: FastAPI, model: OnnxPredictor) -> None:
+    app.add_middleware(VersionHeader, model=model)
+
+    async def predict_v1(model_name: str, request: Request) -> Response:
+        check_model(model, model_name)
+        body = RestBody("v1", await request.body())
+        response, headers = await model(body, headers=dict(request.headers))
+        return Response(orjson.dumps(response), media_type=JSON, headers=headers)
+
+    async def infer(model_name: str, request: Request, version: str | None = None) -> Response:
+        check_model(model, model_name, version)
+        body = RestBody("v2", await request.body(), request.headers.get(HEADER_LENGTH))
+        response, headers = await model(body, headers=dict(request.headers))
+        return _v2_response(response, headers)
+
+    async def infer_v2(model_name: str, request: Request) -> Response:
+        return await infer(model_name, request)
+
+    async def infer_version(model_name: str, model_version: str, request: Request) -> Response:
+        return await infer(model_name, request, model_version)
+
+    async def metadata(model_name: str) -> JSONResponse:
+        check_model(model, model_name)
+        assert model.meta is not None
+        return JSONResponse(model_metadata(model.name, model.meta))
+
+    async def metadata_version(model_name: str, model_version: str) -> JSONResponse:
+        check_model(model, model_name, model_version)
+        return await metadata(model_name)
+
+    async def model_ready(model_name: str, model_version: str) -> JSONResponse:
+        check_model(model, model_name, model_version)
+        return _ready({"name": model.name, "ready": bool(model.ready)})
+
+    async def server_ready() -> JSONResponse:
+        return _ready({"ready": bool(model.ready)})
+
+    post, get = ["POST"], ["GET"]
+    app.add_api_route("/v1/models/{model_name}:predict", predict_v1, methods=post)
+    app.add_api_route("/v2/models/{model_name}/infer", infer_v2, methods=post)
+    app.add_api_route(
+        "/v2/models/{model_name}/versions/{model_version}/infer", infer_version, methods=post
+    )
+    app.add_api_route("/v2/models/{model_name}", metadata, methods=get)
+    app.add_api_route(
+        "/v2/models/{model_name}/versions/{model_version}", metadata_version, methods=get
+    )
+    app.add_api_route(
+        "/v2/models/{model_name}/versions/{model_version}/ready", model_ready, methods=get
+    )
+    app.add_api_route("/v2/health/ready", server_ready, methods=get)
+
+
+def _v2_response(response: InferResponse, headers: dict[str, str]) -> Response:
+    """JSON, or the binary tensor extension when the request asked for binary outputs."""
+    payload, json_length = response.to_rest()
+    if json_length is None:
+        return Response(orjson.dumps(payload), media_type=JSON, headers=headers)
+    return Response(
+        payload,
+        media_type="application/octet-stream",
+        headers={**headers, HEADER_LENGTH: str(json_length)},
+    )
+
+
+def _ready(content: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(content, status_code=200 if content["ready"] else 503)
