@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 import uuid
+from collections.abc import MutableMapping
 from contextvars import ContextVar
+from typing import Any
 
 import structlog
 
@@ -17,7 +19,9 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def _add_request_id(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
+def _add_request_id(
+    _: object, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     rid = request_id_var.get()
     if rid is not None and "request_id" not in event:
         event["request_id"] = rid

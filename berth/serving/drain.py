@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any
 
@@ -31,9 +32,17 @@ log = get_logger(__name__)
 class DrainingModelServer(kserve.ModelServer):  # type: ignore[misc]
     """``kserve.ModelServer`` whose SIGTERM drains through ``guard`` before stopping."""
 
-    def __init__(self, guard: Guard, grace_s: float, delay_s: float = 0.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        guard: Guard,
+        grace_s: float,
+        delay_s: float = 0.0,
+        on_idle: Callable[[float], Awaitable[None]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(grace_period=max(1, int(grace_s)), **kwargs)
         self.guard = guard
+        self.on_idle = on_idle  # background work to finish once idle, given the time left
         self.grace_s = grace_s
         self.delay_s = min(delay_s, grace_s)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -72,6 +81,12 @@ class DrainingModelServer(kserve.ModelServer):  # type: ignore[misc]
         self.guard.accepting = False
         budget = max(0.5, self.grace_s - (time.monotonic() - started) - 1.0)
         idle = await self.guard.wait_idle(budget)
+        left = self.grace_s - (time.monotonic() - started) - 1.0
+        if idle and self.on_idle is not None and left > 0:
+            try:
+                await asyncio.wait_for(self.on_idle(left), left)
+            except Exception as exc:  # background work must never block the exit
+                log.warning("background work unfinished at exit", error=repr(exc))
         log.info(
             "drained" if idle else "drain budget spent",
             inflight=self.guard.inflight,

@@ -212,6 +212,7 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
                     self._executor,
                     self.settings.max_batch_rows,
                     self.settings.max_batch_wait_ms / 1000,
+                    self.settings.inline_max_rows,
                 )
         if self._batcher is not None:
             return await self._batcher.submit(rows)

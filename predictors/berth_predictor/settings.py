@@ -25,8 +25,15 @@ class PredictorSettings(BaseSettings):
     max_batch_rows: int = Field(default=256, ge=1)
     """Most rows in one ORT run."""
 
-    max_batch_wait_ms: float = Field(default=0.5, ge=0)
-    """How long a batch waits for more rows once it has some (0: take what is queued)."""
+    max_batch_wait_ms: float = Field(default=0.0, ge=0)
+    """How long a batch waits for more rows once it has some. 0: take what is queued when the
+    previous run ends (an idle predictor answers at once; under load, requests that arrive
+    during a run form the next batch)."""
+
+    inline_max_rows: int = Field(default=256, ge=0)
+    """Batches of at most this many rows run on the event loop instead of the ORT worker
+    thread (for small models the thread hand-off costs more than the run). 0: always the
+    thread; lower it for a model whose runs take milliseconds."""
 
     max_request_rows: int = Field(default=1024, ge=1)
     """Most rows one request may carry; more is a 400 naming the input."""

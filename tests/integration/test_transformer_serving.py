@@ -10,6 +10,7 @@ predictor down) run last and put it back.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -457,6 +458,44 @@ def test_decode_reads_what_feast_to_dict_returns(stack: Stack) -> None:
     decoded = decode(response.proto, wanted)
     assert decoded == {k: expected[k] for k in decoded}
     assert set(decoded) == wanted | {f"{name}__ts" for name in wanted}
+
+
+def test_direct_redis_source_reads_what_feast_sdk_reads(stack: Stack) -> None:
+    """The transformers serve through the direct Redis source; it returns exactly the values
+    and event times of Feast's SDK for the same rows: known, unknown, stale and repeated
+    drivers, a known and an unknown customer."""
+    from berth_transformer.features import FeastSource, open_reader
+    from berth_transformer.redis_source import RedisSource
+
+    from berth.featurerepo import open_store, service_contract
+
+    for server in (stack.a, stack.b):
+        assert "feature source: direct Redis reads" in server.log_path.read_text()
+    drivers = [1001, 1002, UNKNOWN_DRIVER, STALE_STATS_DRIVER, STALE_PROFILE_DRIVER, 1001, 1050]
+    with redis_env(stack.redis):
+        store = open_store(stack.repo)
+        contract = service_contract(store, SERVICE)
+        reader = open_reader(store, SERVICE, contract, None, {}, {}, 5.0)
+        assert isinstance(reader.source, RedisSource)
+        sdk = FeastSource(store, store.get_feature_service(SERVICE), reader.features)
+
+        async def compare_both() -> int:
+            compared = 0
+            try:
+                for customer in (7, UNKNOWN_CUSTOMER):
+                    rows = rows_for(drivers, customer=customer, km=3.5, hour=9)
+                    columns = {k: [r[k] for r in rows] for k in rows[0]}
+                    sdk_values, sdk_stamps = await sdk.fetch(columns)
+                    direct_values, direct_stamps = await reader.source.fetch(columns)
+                    np.testing.assert_array_equal(direct_values, sdk_values)
+                    np.testing.assert_array_equal(direct_stamps, sdk_stamps)
+                    assert np.isnan(direct_values).any()  # the unknown driver (and customer)
+                    compared += 1
+            finally:
+                await reader.source.close()
+            return compared
+
+        assert asyncio.run(compare_both()) == 2
 
 
 def test_bad_input_is_400_naming_the_field(stack: Stack) -> None:

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from kserve import model_server
@@ -13,9 +12,7 @@ from pydantic import ValidationError
 
 from berth.errors import BerthError
 from berth.observability import configure_logging, get_logger
-from berth.serving.drain import DrainingModelServer
-from berth.serving.errors import install_rest_handler
-from berth.serving.guard import LimitsMiddleware
+from berth.serving.server import serve
 from berth_transformer.model import FeatureTransformer
 from berth_transformer.settings import TransformerSettings
 
@@ -33,13 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
     # gRPC V2 to the predictor; no per-request trace line (about +35% rps here).
     parser.set_defaults(predictor_protocol="grpc-v2", enable_latency_logging=False)
     return parser
-
-
-def _quiet_per_request_logs(level: str) -> None:
-    """KServe's timing trace and uvicorn's access line cost ~1/3 of throughput: DEBUG only."""
-    if level.upper() != "DEBUG":
-        for name in ("kserve.trace", "uvicorn.access"):
-            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,30 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     except BerthError as exc:
         log.error("refusing to start", error=exc.message, error_type=type(exc).__name__)
         return 1
-    # KServe's gRPC server reads its options from its own parse of argv: cap them there.
-    model_server.args.grpc_max_receive_message_length = min(
-        args.grpc_max_receive_message_length, settings.max_request_bytes
-    )
-    server = DrainingModelServer(
+    serve(
+        model,
         model.guard,
-        grace_s=settings.shutdown_grace_s,
-        delay_s=settings.shutdown_delay_s,
-        http_port=args.http_port,
-        grpc_port=args.grpc_port,
-        workers=1,
-        enable_grpc=args.enable_grpc,
-        enable_latency_logging=args.enable_latency_logging,
+        args,
+        settings,
+        component="transformer",
+        trace_logs=settings.log_level.upper() == "DEBUG" or args.enable_latency_logging,
+        on_idle=model.finish_background,
     )
-    configure_logging("transformer", settings.log_level)  # KServe configured its own
-    _quiet_per_request_logs(settings.log_level)
-    install_rest_handler(model_server.app)
-    model_server.app.add_middleware(
-        LimitsMiddleware,
-        guard=model.guard,
-        max_request_bytes=settings.max_request_bytes,
-        setting="BERTH_TRANSFORMER_MAX_REQUEST_BYTES",
-    )
-    server.start([model])
     return 0
 
 

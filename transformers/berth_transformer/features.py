@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import redis.exceptions
@@ -31,7 +31,7 @@ from berth.featurerepo import ContractFeature
 from berth.observability import get_logger
 from berth_transformer import metrics
 from berth_transformer.schema import Candidates
-from berth_transformer.settings import Policy
+from berth_transformer.settings import Policy, SourceKind
 
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore
@@ -92,11 +92,15 @@ def assemble(
     now: float,
     policies: Mapping[str, ViewPolicy],
 ) -> tuple[np.ndarray, ReadReport]:
-    """Feast's ``to_dict(include_event_timestamps=True)`` -> float32 ``[n, len(features)]``.
+    """Feast's ``to_dict(include_event_timestamps=True)`` -> float32 ``[n, len(features)]``."""
+    values, stamps = to_arrays(features, columns, n)
+    return apply_policies(features, values, stamps, now, policies, columns)
 
-    Raises :class:`InvalidInputError` (a ``reject`` view has a missing entity: 400 naming its
-    join key) or :class:`DependencyUnavailableError` (a ``reject`` view is stale: 503).
-    """
+
+def to_arrays(
+    features: Sequence[ServedFeature], columns: Mapping[str, Sequence[Any]], n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Feast's columns -> values (NaN where missing) and event seconds, in contract order."""
     values = np.empty((n, len(features)), dtype=np.float64)
     stamps = np.zeros((n, len(features)), dtype=np.float64)
     for j, feature in enumerate(features):
@@ -105,30 +109,47 @@ def assemble(
             raise ContractMismatchError(f"the online store returned no column {feature.name}")
         values[:, j] = [np.nan if v is None else v for v in column]
         stamps[:, j] = columns.get(feature.name + TS_SUFFIX, 0)
+    return values, stamps
+
+
+def apply_policies(
+    features: Sequence[ServedFeature],
+    values: np.ndarray,
+    stamps: np.ndarray,
+    now: float,
+    policies: Mapping[str, ViewPolicy],
+    rows: Mapping[str, Sequence[Any]],
+) -> tuple[np.ndarray, ReadReport]:
+    """The TTL check and each view's missing/stale policy -> the float32 model input.
+
+    Raises :class:`InvalidInputError` (a ``reject`` view has a missing entity: 400 naming its
+    join key, with the key's value from ``rows``) or :class:`DependencyUnavailableError` (a
+    ``reject`` view is stale: 503).
+    """
     ttl = np.array([f.ttl_s if f.ttl_s else np.inf for f in features])
     missing = np.isnan(values)
     stale = ~missing & (now - stamps > ttl)
 
     report = ReadReport()
     fill = missing | stale
-    for view, cols in _columns_by_view(features).items():
-        policy = policies.get(view, ViewPolicy())
-        missing_rows = missing[:, cols].any(axis=1)
-        stale_rows = stale[:, cols].any(axis=1) & ~missing_rows
-        for kind, rows, rule in (
-            ("missing", missing_rows, policy.missing),
-            ("stale", stale_rows, policy.stale),
-        ):
-            count = int(rows.sum())
-            if not count:
-                continue
-            getattr(report, kind)[view] = count
-            if rule == "reject":
-                report.rejected.append((view, kind))
-    _count(report)
-    if report.rejected:
-        _raise_rejection(report, policies, columns, missing, features)
     if fill.any():
+        for view, cols in _columns_by_view(features).items():
+            policy = policies.get(view, ViewPolicy())
+            missing_rows = missing[:, cols].any(axis=1)
+            stale_rows = stale[:, cols].any(axis=1) & ~missing_rows
+            for kind, flagged, rule in (
+                ("missing", missing_rows, policy.missing),
+                ("stale", stale_rows, policy.stale),
+            ):
+                count = int(flagged.sum())
+                if not count:
+                    continue
+                getattr(report, kind)[view] = count
+                if rule == "reject":
+                    report.rejected.append((view, kind))
+        _count(report)
+        if report.rejected:
+            _raise_rejection(report, policies, rows, missing, features)
         defaults = np.array([np.nan if f.default is None else f.default for f in features])
         values = np.where(fill, defaults[None, :], values)
     return values.astype(np.float32), report
@@ -173,7 +194,7 @@ def _count(report: ReadReport) -> None:
 def _raise_rejection(
     report: ReadReport,
     policies: Mapping[str, ViewPolicy],
-    columns: Mapping[str, Sequence[Any]],
+    rows: Mapping[str, Sequence[Any]],
     missing: np.ndarray,
     features: Sequence[ServedFeature],
 ) -> None:
@@ -184,7 +205,7 @@ def _raise_rejection(
             continue
         keys = policies.get(view, ViewPolicy()).join_keys or (features[cols[view][0]].name,)
         row = int(np.argmax(missing[:, cols[view]].any(axis=1)))
-        ids = ", ".join(f"{key}={columns[key][row]}" for key in keys if key in columns)
+        ids = ", ".join(f"{key}={rows[key][row]}" for key in keys if key in rows)
         raise InvalidInputError(f"{keys[0]}: no features in {view} for {ids}", field=keys[0])
     view = report.rejected[0][0]
     raise DependencyUnavailableError(
@@ -192,59 +213,41 @@ def _raise_rejection(
     )
 
 
-class FeatureReader:
-    """Reads a FeatureService for a request's candidates: one batched call, bounded in time."""
+class FeatureSource(Protocol):
+    """Where a read's values come from: ``fetch`` -> values (NaN where missing) and event
+    seconds, ``[n, len(features)]`` in contract order."""
+
+    async def fetch(self, rows: dict[str, list[Any]]) -> tuple[np.ndarray, np.ndarray]: ...
+
+    async def close(self) -> None: ...
+
+
+class FeastSource:
+    """Feast's SDK: ``get_online_features`` for any online store Feast supports."""
 
     def __init__(
-        self,
-        store: FeatureStore,
-        service: FeatureService,
-        features: list[ServedFeature],
-        policies: dict[str, ViewPolicy],
-        timeout_s: float,
+        self, store: FeatureStore, service: FeatureService, features: list[ServedFeature]
     ) -> None:
         self._store = store
         self._service = service
-        self.features = features
-        self._policies = policies
-        self._timeout_s = timeout_s
-        provider = store._get_provider()
-        self._async = bool(provider.async_supported.online.read)
+        self._features = features
+        self._async = bool(store._get_provider().async_supported.online.read)
         self._tuned = not self._async
-        keys = {key for policy in policies.values() for key in policy.join_keys}
-        self._wanted = frozenset({f.name for f in features} | keys)
+        self._wanted = frozenset(f.name for f in features)
 
-    async def read(self, candidates: Candidates) -> tuple[np.ndarray, ReadReport]:
-        """The float32 model input, one row per candidate, in the FeatureService's order."""
-        started = time.perf_counter()
-        outcome = "ok"
-        try:
-            columns = await asyncio.wait_for(
-                self._fetch(candidates.entity_rows()), timeout=self._timeout_s
-            )
-        except TimeoutError:
-            outcome = "timeout"
-            raise DeadlineExceededError(ONLINE_STORE) from None
-        except _UNAVAILABLE as exc:
-            outcome = "unavailable"
-            log.warning("online store read failed", error=f"{type(exc).__name__}: {exc}")
-            raise DependencyUnavailableError(ONLINE_STORE) from None
-        finally:
-            metrics.FEATURE_READ_SECONDS.labels(outcome).observe(time.perf_counter() - started)
-        return assemble(self.features, columns, len(candidates), time.time(), self._policies)
-
-    async def _fetch(self, rows: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    async def fetch(self, rows: dict[str, list[Any]]) -> tuple[np.ndarray, np.ndarray]:
+        n = len(next(iter(rows.values())))
         if self._async:
             if not self._tuned:
                 await self._tune_redis()
             response = await self._store.get_online_features_async(
                 features=self._service, entity_rows=rows
             )
-            return decode(response.proto, self._wanted)
+            return to_arrays(self._features, decode(response.proto, self._wanted), n)
 
-        def read_sync() -> dict[str, list[Any]]:
+        def read_sync() -> tuple[np.ndarray, np.ndarray]:
             response = self._store.get_online_features(features=self._service, entity_rows=rows)
-            return decode(response.proto, self._wanted)
+            return to_arrays(self._features, decode(response.proto, self._wanted), n)
 
         # SQLite has no async read in Feast 0.67: a worker thread keeps the event loop free.
         return await asyncio.to_thread(read_sync)
@@ -267,6 +270,44 @@ class FeatureReader:
             client.set_retry(Retry(NoBackoff(), retries=1))
         self._tuned = True
 
+    async def close(self) -> None:
+        return None
+
+
+class FeatureReader:
+    """Reads a FeatureService for a request's candidates: one batched read, bounded in time."""
+
+    def __init__(
+        self,
+        source: FeatureSource,
+        features: list[ServedFeature],
+        policies: dict[str, ViewPolicy],
+        timeout_s: float,
+    ) -> None:
+        self.source = source
+        self.features = features
+        self._policies = policies
+        self._timeout_s = timeout_s
+
+    async def read(self, candidates: Candidates) -> tuple[np.ndarray, ReadReport]:
+        """The float32 model input, one row per candidate, in the FeatureService's order."""
+        rows = candidates.entity_rows()
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                values, stamps = await self.source.fetch(rows)
+        except TimeoutError:
+            outcome = "timeout"
+            raise DeadlineExceededError(ONLINE_STORE) from None
+        except _UNAVAILABLE as exc:
+            outcome = "unavailable"
+            log.warning("online store read failed", error=f"{type(exc).__name__}: {exc}")
+            raise DependencyUnavailableError(ONLINE_STORE) from None
+        finally:
+            metrics.FEATURE_READ_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+        return apply_policies(self.features, values, stamps, time.time(), self._policies, rows)
+
 
 def open_reader(
     store: FeatureStore,
@@ -276,8 +317,14 @@ def open_reader(
     missing_policy: Mapping[str, Policy],
     stale_policy: Mapping[str, Policy],
     timeout_s: float,
+    source: SourceKind = "auto",
 ) -> FeatureReader:
-    """A reader over ``store``; unknown views in the policy maps refuse to start."""
+    """A reader over ``store``; unknown views in the policy maps refuse to start.
+
+    ``source``: ``redis`` reads Feast's Redis layout directly (refuses to start when the
+    FeatureService cannot be read that way), ``feast`` uses Feast's SDK, ``auto`` takes
+    ``redis`` when it can and says why not when it cannot.
+    """
     views = list(dict.fromkeys(f.view for f in contract))
     for name, declared in (("MISSING_POLICY", missing_policy), ("STALE_POLICY", stale_policy)):
         unknown = sorted(set(declared) - set(views))
@@ -294,13 +341,29 @@ def open_reader(
         )
         for view in views
     }
+    features = served_features(contract, defaults)
     return FeatureReader(
-        store,
-        store.get_feature_service(service_name),
-        served_features(contract, defaults),
-        policies,
-        timeout_s,
+        _open_source(store, service_name, features, source), features, policies, timeout_s
     )
+
+
+def _open_source(
+    store: FeatureStore, service_name: str, features: list[ServedFeature], kind: SourceKind
+) -> FeatureSource:
+    from berth_transformer import redis_source
+
+    if kind != "feast":
+        plan = redis_source.plan_for(store, service_name, features)
+        if not isinstance(plan, str):
+            log.info("feature source: direct Redis reads", hmget_per_entity=len(plan.entities))
+            return redis_source.open_source(store, plan)
+        if kind == "redis":
+            raise ContractMismatchError(
+                f"BERTH_TRANSFORMER_FEATURE_SOURCE=redis, but {service_name} cannot be read "
+                f"directly: {plan}"
+            )
+        log.info("feature source: Feast SDK", reason=plan)
+    return FeastSource(store, store.get_feature_service(service_name), features)
 
 
 def _join_keys(store: FeatureStore, view: str) -> list[str]:

@@ -80,6 +80,11 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         self.drift: DriftMonitor | None = None
         self.router, self.shadow = _rollout_clients(name, settings, predictor_protocol)
 
+    async def finish_background(self, budget_s: float) -> None:
+        """At shutdown, once no request is in flight: send the queued shadow copies (bounded)."""
+        if self.shadow is not None:
+            await self.shadow.drain(budget_s)
+
     def load(self) -> bool:
         """Open the FeatureService and check it against the predictor; refuse on a mismatch."""
         store, features, artifact = self._open_repo()
@@ -95,6 +100,7 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             s.missing_policy,
             s.stale_policy,
             s.feature_timeout_ms / 1000,
+            s.feature_source,
         )
         self.model_version = served.version
         self._check_extra_predictors(features)

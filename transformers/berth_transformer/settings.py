@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from berth.featurerepo import REDIS_YAML, REPO_DIR
 
 Policy = Literal["default", "reject"]
+SourceKind = Literal["auto", "redis", "feast"]
 
 
 class TransformerSettings(BaseSettings):
@@ -40,6 +41,12 @@ class TransformerSettings(BaseSettings):
 
     feature_timeout_ms: int = Field(default=250, gt=0)
     """Timeout of the one batched online-store read of a request (answer: 504)."""
+
+    feature_source: SourceKind = "auto"
+    """How features are read: ``redis`` reads Feast's Redis layout directly (one pipelined
+    HMGET per distinct entity, no SDK per request; refuses to start when the FeatureService
+    cannot be read that way), ``feast`` calls Feast's SDK (any online store), ``auto`` takes
+    ``redis`` when it can and logs why not when it cannot."""
 
     predictor_timeout_ms: int = Field(default=1000, gt=0)
     """Timeout of the call to the predictor (answer: 504)."""

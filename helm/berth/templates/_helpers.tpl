@@ -342,6 +342,8 @@ containers:
         value: {{ $p.maxBatchRows | quote }}
       - name: BERTH_PREDICTOR_MAX_BATCH_WAIT_MS
         value: {{ $p.maxBatchWaitMs | quote }}
+      - name: BERTH_PREDICTOR_INLINE_MAX_ROWS
+        value: {{ $p.inlineMaxRows | quote }}
       - name: BERTH_PREDICTOR_MAX_REQUEST_ROWS
         value: {{ $p.maxRequestRows | quote }}
       - name: BERTH_PREDICTOR_MAX_INFLIGHT

@@ -1,0 +1,113 @@
+"""Start one container's KServe ModelServer the Berth way; shared by predictor and transformer.
+
+Both containers get the same plumbing: the gRPC message cap from the request-size setting, the
+draining server (SIGTERM drains through the in-flight guard), JSON logs, KServe's and uvicorn's
+per-request lines off unless asked for, Berth's error mapping and the ASGI limits middleware,
+uvloop as the event loop (KServe 0.21 starts its loop with ``asyncio.run``, so its own
+``--event_loop auto`` never reaches it), and a frozen heap: the objects that kserve, feast,
+pandas and protobuf leave behind at import are no longer walked by every full collection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+from kserve import model_server
+
+from berth.observability import configure_logging, get_logger
+from berth.serving.drain import DrainingModelServer
+from berth.serving.errors import install_rest_handler
+from berth.serving.guard import Guard, LimitsMiddleware
+
+log = get_logger(__name__)
+
+
+class ServingSettings(Protocol):
+    shutdown_grace_s: float
+    shutdown_delay_s: float
+    max_request_bytes: int
+    log_level: str
+
+
+class _PerRequestLines(logging.Filter):
+    """KServe's gRPC interceptor logs a line per call at INFO ("grpc method: ...")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("grpc method:")
+
+
+def quiet_per_request_logs() -> None:
+    """KServe's timing trace, uvicorn's access line and the gRPC call line off."""
+    for name in ("kserve.trace", "uvicorn.access"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("kserve").addFilter(_PerRequestLines())
+
+
+def use_uvloop(choice: str) -> bool:
+    """uvloop for the server's loop when KServe's ``--event_loop`` allows it and it is there."""
+    if choice not in ("auto", "uvloop"):
+        return False
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    # KServe calls asyncio.get_event_loop() before its asyncio.run(): give it a loop.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    return True
+
+
+def serve(
+    model: Any,
+    guard: Guard,
+    args: argparse.Namespace,
+    settings: ServingSettings,
+    *,
+    component: str,
+    trace_logs: bool,
+    install: Callable[[FastAPI], None] | None = None,
+    on_idle: Callable[[float], Awaitable[None]] | None = None,
+) -> None:
+    """Serve ``model`` until SIGTERM has drained it; blocks."""
+    # KServe's gRPC server reads its options from its own parse of argv: cap them there.
+    model_server.args.grpc_max_receive_message_length = min(
+        args.grpc_max_receive_message_length, settings.max_request_bytes
+    )
+    server = DrainingModelServer(
+        guard,
+        grace_s=settings.shutdown_grace_s,
+        delay_s=settings.shutdown_delay_s,
+        on_idle=on_idle,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        workers=1,
+        enable_grpc=args.enable_grpc,
+        enable_latency_logging=trace_logs,
+    )
+    configure_logging(component, settings.log_level)  # KServe configured its own
+    logging.captureWarnings(True)  # library warnings as JSON log lines too
+    if not trace_logs:
+        quiet_per_request_logs()
+    app = model_server.app  # Berth's routes and handlers before KServe adds its own at start
+    install_rest_handler(app)
+    app.add_middleware(
+        LimitsMiddleware,
+        guard=guard,
+        max_request_bytes=settings.max_request_bytes,
+        setting=f"BERTH_{component.upper()}_MAX_REQUEST_BYTES",
+    )
+    if install is not None:
+        install(app)
+    uvloop = use_uvloop(args.event_loop)
+    gc.collect()
+    gc.freeze()
+    log.info("serving", component=component, uvloop=uvloop)
+    server.start([model])
