@@ -36,12 +36,18 @@ def feature_matrix(frame, names: list[str]) -> np.ndarray:  # type: ignore[no-un
 
 def train_model(
     workdir: Path,
-    hidden: tuple[int, ...] = (128, 64),
-    epochs: int = 25,
+    hidden: tuple[int, ...] = (256, 128),
+    epochs: int = 6,
     heldout_fraction: float = 0.2,
     seed: int = 0,
 ) -> dict[str, object]:
-    """Train on the older rows; save ``model.pt`` (state + architecture) to ``workdir``."""
+    """Train on the older rows; save ``model.pt`` (state + architecture) to ``workdir``.
+
+    6 epochs: more overfit the generated data (25 gave held-out AUC 0.842, 5-8 give 0.852-0.855
+    at any width from 128x64 to 512x256). 256x128 rather than 128x64: the same AUC, and wide
+    enough that int8 pays (1.8x fp32 rows/s at batch 64, against 1.2x for 128x64, where a run
+    is ORT dispatch overhead); one 10-row request still costs the model about 5 microseconds.
+    """
     torch.manual_seed(seed)
     frame, contract = load_training_set(workdir)
     names = [f["name"] for f in contract["features"]]
