@@ -1,0 +1,386 @@
+"""``report.md`` and ``latency.png`` from a ``results.json`` (``write``), and the summary table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return out
+
+
+STACKS = ("berth", "baseline")
+
+
+def _key(bound_ms: float) -> str:
+    return f"max_rps_p99_{bound_ms:g}ms".replace(".", "_")
+
+
+def _rate_key(results: dict[str, Any]) -> str:
+    return _key(results["e2e"]["bound_ms"])
+
+
+def summary_rows(results: dict[str, Any]) -> list[list[Any]]:
+    """The required figures (and their context): key, value, what it is."""
+    key = _rate_key(results)
+    e2e, feats, pred = results["e2e"], results["features"], results["predictor"]
+    rows: list[list[Any]] = [
+        [f"e2e.berth.{key}", e2e["berth"][key], "Berth as shipped, REST V1, 10 candidates"],
+        [f"e2e.baseline.{key}", e2e["baseline"][key], "baseline (Feast-sample design)"],
+        ["e2e.berth_over_baseline", e2e.get("berth_over_baseline"), "target >= 5"],
+    ]
+    for b in e2e.get("bounds_ms", [])[1:]:
+        for stack in STACKS:
+            if stack in e2e:
+                rows.append([f"e2e.{stack}.{_key(b)}", e2e[stack].get(_key(b)), "looser bound"])
+    rows += [
+        ["features.berth_p50_ms", feats["berth_p50_ms"], "Berth's read, 10 candidates"],
+        ["features.feast_sdk_p50_ms", feats["feast_sdk_p50_ms"], "get_online_features().to_dict()"],
+        ["features.redis_floor_p50_ms", feats["redis_floor_p50_ms"], "redis-py pipeline (floor)"],
+        ["features.berth_over_floor", feats.get("berth_over_floor"), "target <= 2"],
+        [
+            "features.berth_feast_source_p50_ms",
+            feats.get("berth_feast_source_p50_ms"),
+            "Berth's reader on Feast's SDK (other stores)",
+        ],
+        ["predictor.int8_rows_per_s_b64", pred["int8_rows_per_s_b64"], "ORT int8, 1 thread"],
+        ["predictor.fp32_rows_per_s_b64", pred["fp32_rows_per_s_b64"], "ORT fp32, 1 thread"],
+        ["predictor.torch_eager_rows_per_s_b64", pred.get("torch_eager_rows_per_s_b64"), ""],
+        ["predictor.int8_over_fp32_b64", pred.get("int8_over_fp32_b64"), "target >= 1.5"],
+    ]
+    return rows
+
+
+def summary_markdown(results: dict[str, Any]) -> str:
+    return "\n".join(_table(["figure", "value", "what"], summary_rows(results)))
+
+
+def _e2e_rows(sweep: dict[str, Any], name: str) -> list[list[Any]]:
+    rows = []
+    for p in sweep["points"]:
+        lat, cpu = p["latency_ms"], p["cpu_ms_per_request"]
+        rows.append(
+            [
+                name,
+                p["spec"]["protocol"],
+                p["spec"]["rate"],
+                p["achieved_rps"],
+                lat.get("p50"),
+                lat.get("p90"),
+                lat.get("p99"),
+                lat.get("p99.9"),
+                lat.get("max"),
+                ", ".join(f"{k}: {v}" for k, v in p["errors"].items()) or "0",
+                cpu.get("servers"),
+                cpu.get("transformer"),
+                cpu.get("predictor"),
+                cpu.get("redis"),
+                cpu.get("generator"),
+                p["foreign_cpu_pct"],
+                " ".join(f"{b}:{'y' if ok else 'n'}" for b, ok in p.get("holds_ms", {}).items())
+                or ("yes" if p.get("holds") else "no"),
+            ]
+        )
+    return rows
+
+
+E2E_HEADER = [
+    "stack",
+    "proto",
+    "offered rps",
+    "achieved rps",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "p99.9 ms",
+    "max ms",
+    "errors",
+    "CPU ms/req servers",
+    "transformer",
+    "predictor",
+    "redis",
+    "generator",
+    "foreign CPU %",
+    "holds p99 bound (ms)",
+]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    e2e, feats, pred = results["e2e"], results["features"], results["predictor"]
+    lines = [
+        "# Berth benchmark report",
+        "",
+        f"Command: `{results['command']}` (mode `{results['mode']}`), "
+        f"started {results['started_at']}, took {results['duration_s']} s.",
+        "",
+        f"Machine: {m['cores_logical']} logical cores ({m['cpu_model']}), {m['memory_gib']} GiB, "
+        f"{m['platform']}; Python {m['python']}, onnxruntime {m['versions']['onnxruntime']}, "
+        f"kserve {m['versions']['kserve']}, feast {m['versions']['feast']}, "
+        f"redis-server {m['redis_server']}. Load average at start "
+        f"{m['load_average_at_start']}, at end {m.get('load_average_at_end')}.",
+        "",
+        "## Summary",
+        "",
+        summary_markdown(results),
+        "",
+        "## Targets",
+        "",
+        *_table(
+            ["target", "wanted", "Berth", "met"],
+            [[t["name"], t["target"], t["value"], t["met"]] for t in results["targets"]],
+        ),
+        "",
+        f"## End to end (REST V1, {e2e['candidates']} candidates, p99 bound {e2e['bound_ms']} ms)",
+        "",
+        f"Open loop ({e2e.get('arrivals', 'constant')} arrivals); latency from each request's "
+        f"intended send time; at least {e2e['point_s']} s per point after warm-up (low rates "
+        "run longer, for enough samples). CPU is CPU-seconds per completed request (ms) of each "
+        "process tree; 'foreign' is CPU used by other processes on the machine. Stacks: `berth` "
+        "as shipped (real entrypoints, default settings), `baseline` the KServe Feast-sample "
+        "design.",
+        "",
+        *_table(
+            E2E_HEADER,
+            [row for st in STACKS if st in e2e for row in _e2e_rows(e2e[st]["sweep"], st)],
+        ),
+        "",
+        *[
+            f"- p99 <= {b:g} ms: Berth held **{_fmt(e2e['berth'].get(_key(b)))} rps**, the "
+            f"baseline **{_fmt(e2e['baseline'].get(_key(b)))} rps** (ratio "
+            f"{_fmt(e2e.get('berth_over_baseline_by_bound', {}).get(f'{b:g}'))})."
+            for b in e2e.get("bounds_ms", [e2e["bound_ms"]])
+        ],
+        "",
+        "",
+        "CPU cost per request and the rate at which it saturates a core (each server is one "
+        "event loop) or the machine; less noisy than the latency bound on a shared machine, "
+        "and an upper bound (no queueing allowance):",
+        "",
+        *_table(
+            [
+                "stack",
+                "at rps",
+                "CPU ms/req transformer",
+                "predictor",
+                "redis",
+                "generator",
+                "saturates at rps",
+                "bottleneck",
+            ],
+            [
+                [
+                    st,
+                    e2e[st]["cpu_bound"].get("at_rps"),
+                    e2e[st]["cpu_bound"]["cpu_ms_per_request"].get("transformer"),
+                    e2e[st]["cpu_bound"]["cpu_ms_per_request"].get("predictor"),
+                    e2e[st]["cpu_bound"]["cpu_ms_per_request"].get("redis"),
+                    e2e[st]["cpu_bound"]["cpu_ms_per_request"].get("generator"),
+                    e2e[st]["cpu_bound"].get("max_rps"),
+                    e2e[st]["cpu_bound"].get("bottleneck"),
+                ]
+                for st in STACKS
+                if st in e2e and e2e[st].get("cpu_bound")
+            ],
+        ),
+        "",
+        "![latency vs load](latency.png)",
+        "",
+        "### Berth by protocol",
+        "",
+    ]
+    lines += _protocol_lines(e2e["berth_protocols"])
+    if "stages" in results:
+        lines += ["", "### Where one request's time goes (sequential, servers' own metrics)", ""]
+        lines += _stages_lines(results["stages"])
+    lines += [
+        "",
+        f"## Feature read: one request of {feats['candidates']} candidates",
+        "",
+        f"{feats['detail']['reads_per_reader']} sequential reads per reader, interleaved rounds; "
+        f"{feats['detail']['redis_commands_per_read']} HMGETs per read (Feast's commands).",
+        "",
+        *_table(
+            ["reader", "p50 ms", "p90 ms", "p99 ms", "p50 / floor"],
+            [
+                [
+                    name,
+                    feats["detail"][name]["p50_ms"],
+                    feats["detail"][name]["p90_ms"],
+                    feats["detail"][name]["p99_ms"],
+                    feats["detail"][name]["p50_ms"] / feats["detail"]["redis_floor"]["p50_ms"],
+                ]
+                for name in (
+                    "berth",
+                    "berth_feast_source",
+                    "feast_sdk",
+                    "feast_sdk_async",
+                    "redis_floor_async",
+                    "redis_floor",
+                )
+                if name in feats["detail"]
+            ],
+        ),
+        "",
+        "Berth's direct Redis source returns the same matrix as its Feast-SDK source: "
+        f"{_fmt(feats['detail'].get('berth_matches_feast_sdk'))}.",
+        "",
+        "## Predictor alone (rows/s, 1 ORT/torch thread, interleaved rounds, median)",
+        "",
+    ]
+    kernels = pred["kernels"]["rows_per_s"]
+    models = sorted({m for v in kernels.values() for m in v})
+    lines += _table(
+        ["batch", *models, "int8 / fp32"],
+        [
+            [int(b), *(v.get(m) for m in models), v["int8"] / v["fp32"]]
+            for b, v in sorted(kernels.items(), key=lambda kv: int(kv[0]))
+        ],
+    )
+    wide = pred["kernels"].get("wide_models_b64")
+    if wide:
+        lines += [
+            "",
+            "Other MLP widths built with the project's release steps (static QDQ calibrated "
+            "on the training rows), batch 64:",
+            "",
+            *_table(
+                ["model", "int8 rows/s", "fp32 rows/s", "int8 / fp32"],
+                [[k, v["int8"], v["fp32"], v["int8_over_fp32"]] for k, v in wide.items()],
+            ),
+        ]
+    for note in pred["kernels"].get("notes", []):
+        lines += ["", f"Note: {note}"]
+    lines += ["", "### Batching on vs off (single-row gRPC V2 requests to the predictor)", ""]
+    lines += _batching_lines(pred["batching"])
+    if "profile" in results:
+        lines += ["", "## Profile (py-spy, CPU samples by library of the innermost frame)", ""]
+        lines += _profile_lines(results["profile"])
+    lines += ["", "## Notes", ""] + [f"- {n}" for n in results["notes"]]
+    lines += ["", f"Steps (s): {json.dumps(results.get('steps_s', {}))}", ""]
+    return "\n".join(lines)
+
+
+def _stages_lines(stages: dict[str, Any]) -> list[str]:
+    rows: list[list[Any]] = []
+    for stack, entry in stages.items():
+        rows.append([stack, "client (urllib, sequential)", "p50", entry["client_p50_ms"]])
+        for server, series in entry["servers"].items():
+            for name, value in series.items():
+                rows.append([stack, server, name, value["mean_ms"]])
+    return _table(["stack", "server", "histogram (mean of *_seconds)", "ms"], rows)
+
+
+def _protocol_lines(protocols: dict[str, Any]) -> list[str]:
+    rows = []
+    for protocol in ("v1", "v2", "grpc-v2"):
+        entry = protocols.get(protocol)
+        if entry is None:
+            continue
+        if "sweep" in entry:
+            rows += _e2e_rows(entry["sweep"], "berth")
+        else:
+            rows += _e2e_rows({"points": [entry["point"]]}, "berth")
+    return _table(E2E_HEADER, rows)
+
+
+def _batching_lines(batching: dict[str, Any]) -> list[str]:
+    rows = []
+    for mode in ("on", "off"):
+        entry = batching.get(mode, {})
+        points = entry.get("points") or entry.get("sweep", {}).get("points", [])
+        for p in points:
+            rows.append(
+                [
+                    mode,
+                    p["spec"]["rate"],
+                    p["achieved_rps"],
+                    p["latency_ms"].get("p50"),
+                    p["latency_ms"].get("p99"),
+                    ", ".join(f"{k}: {v}" for k, v in p["errors"].items()) or "0",
+                    p["cpu_ms_per_request"].get("predictor"),
+                    p["foreign_cpu_pct"],
+                ]
+            )
+    header = ["batching", "offered rps", "achieved rps", "p50 ms", "p99 ms", "errors",
+              "predictor CPU ms/req", "foreign CPU %"]  # fmt: skip
+    return _table(header, rows)
+
+
+def _profile_lines(prof: dict[str, Any]) -> list[str]:
+    if "skipped" in prof:
+        return [f"Skipped: {prof['skipped']}"]
+    lines: list[str] = []
+    for entry in prof.values():
+        for name, summary in entry.items():
+            if not isinstance(summary, dict) or "self_by_library_pct" not in summary:
+                continue
+            libs = ", ".join(f"{lib} {pct}%" for lib, pct in summary["self_by_library_pct"][:8])
+            funcs = "; ".join(f"{fn} {pct}%" for fn, pct in summary["self_by_function_pct"][:6])
+            samples = summary["samples"]
+            lines += [
+                f"- **{name}** at {entry['offered_rps']} rps ({samples} samples): {libs}.",
+                f"  Hottest functions (self): {funcs}.",
+            ]
+    return lines
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """p50 and p99 vs offered rate for every swept series, the bound as a line."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    e2e = results["e2e"]
+    series = {f"{st} (V1)": e2e[st]["sweep"] for st in STACKS if st in e2e}
+    for protocol, entry in e2e.get("berth_protocols", {}).items():
+        if isinstance(entry, dict) and "sweep" in entry and protocol != "v1":
+            series[f"berth ({protocol})"] = entry["sweep"]
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for (label, sweep), color in zip(series.items(), ("C0", "C2", "C3", "C4", "C1"), strict=False):
+        points = sorted(
+            (p for p in sweep["points"] if p["latency_ms"]), key=lambda p: p["spec"]["rate"]
+        )
+        rates = [p["spec"]["rate"] for p in points]
+        ax.plot(rates, [p["latency_ms"]["p99"] for p in points], "o-", color=color,
+                label=f"{label} p99")  # fmt: skip
+        ax.plot(rates, [p["latency_ms"]["p50"] for p in points], "x--", color=color, alpha=0.6,
+                label=f"{label} p50")  # fmt: skip
+    for bound in e2e.get("bounds_ms", [e2e["bound_ms"]]):
+        ax.axhline(bound, color="grey", linestyle=":", linewidth=1)
+        ax.annotate(f"p99 bound {bound:g} ms", (0, bound), xycoords=("axes fraction", "data"),
+                    fontsize=7, color="grey", va="bottom")  # fmt: skip
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("offered load (requests/s, open loop)")
+    ax.set_ylabel("latency from intended send time (ms)")
+    ax.set_title(f"Latency vs load, {e2e['candidates']} candidates per request")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write(results: dict[str, Any], out: Path) -> None:
+    plot(results, out / "latency.png")
+    (out / "report.md").write_text(markdown(results))
