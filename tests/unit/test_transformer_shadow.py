@@ -168,3 +168,20 @@ def test_primary_answer_unchanged_and_undelayed_by_a_broken_shadow() -> None:
     assert all(
         a == {"predictions": [pytest.approx(0.1003)], "model_version": "v1"} for a in answers
     )
+
+
+def test_copies_arriving_within_the_linger_share_one_call() -> None:
+    echo = EchoShadow()
+    shadow = Shadow(echo, queue_size=64, workers=1, linger_s=0.2)
+
+    async def go() -> None:
+        for i in range(3):  # 10 ms apart, all inside the 200 ms linger of the first
+            assert shadow.submit(
+                ShadowCopy(np.full((3, 2), i, np.float32), np.zeros(3), f"l{i}", "v1")
+            )
+            await asyncio.sleep(0.01)
+        await shadow.drain()
+        await shadow.close()
+
+    asyncio.run(go())
+    assert echo.rows == [9]

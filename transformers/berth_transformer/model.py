@@ -279,7 +279,7 @@ def _rollout_clients(
     shadow = None
     if s.shadow_host:
         client = make_client(protocol, s.shadow_host, name, s.shadow_timeout_ms / 1000)
-        shadow = Shadow(client, s.shadow_queue_size)
+        shadow = Shadow(client, s.shadow_queue_size, linger_s=s.shadow_linger_ms / 1000)
     return routing.Router(canary, s.canary_percent), shadow
 
 

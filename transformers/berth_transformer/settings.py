@@ -114,6 +114,11 @@ class TransformerSettings(BaseSettings):
     shadow_queue_size: int = Field(default=256, ge=1)
     """Requests waiting for the shadow; when full, new copies are dropped and counted."""
 
+    shadow_linger_ms: float = Field(default=20.0, ge=0)
+    """How long a shadow call waits to gather more copies (up to 256 rows) before it is
+    sent: one call per this many ms instead of one per request, so the mirror costs the
+    primary's event loop little. 0: send what is queued at once."""
+
     shadow_timeout_ms: int = Field(default=1000, gt=0)
     """Timeout of one call to the shadow predictor (a timeout counts as a shadow error)."""
 

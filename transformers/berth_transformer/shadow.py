@@ -6,16 +6,18 @@ the shadow predictor, observe ``|primary - shadow|`` per row in
 ``berth_transformer_shadow_delta`` and log one line per copy with its request id; any failure
 counts in ``berth_transformer_shadow_errors_total`` (per copy) and nothing else.
 
-A worker sends every copy that is queued when it comes back as one call (up to ``max_rows``
-rows; the predictor scores rows independently, so each copy's scores are its own slice). The
-shadow's latency does not matter, its CPU on the transformer's event loop does: under load one
-call carries many copies, so mirroring costs the primary path far less than a call per request.
+A worker takes the first queued copy, then gathers more for up to ``linger_s`` (or until
+``max_rows`` rows) and sends them as one call; the predictor scores rows independently, so
+each copy's scores are its own slice. The shadow's latency does not matter, its CPU on the
+transformer's event loop does: one call per ``linger_s`` instead of one per request makes
+mirroring cost the primary path a fraction of a request's work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,9 +46,11 @@ class Shadow:
         queue_size: int = 256,
         workers: int = 2,
         max_rows: int = 256,
+        linger_s: float = 0.0,
     ) -> None:
         self.client, self.queue_size, self.workers = client, queue_size, workers
         self.max_rows = max_rows  # a call stops taking copies at this many rows
+        self.linger_s = linger_s  # how long a call waits for more copies
         self.version = ""
         self._queue: asyncio.Queue[ShadowCopy] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -76,16 +80,31 @@ class Shadow:
     async def _work(self) -> None:
         assert self._queue is not None
         while True:
-            copies = [await self._queue.get()]
-            rows = len(copies[0].features)
-            while rows < self.max_rows and not self._queue.empty():
-                copies.append(self._queue.get_nowait())
-                rows += len(copies[-1].features)
+            copies = await self._gather(self._queue)
             try:
                 await self.compare(copies)
             finally:
                 for _ in copies:
                     self._queue.task_done()
+
+    async def _gather(self, queue: asyncio.Queue[ShadowCopy]) -> list[ShadowCopy]:
+        copies = [await queue.get()]
+        rows = len(copies[0].features)
+        deadline = time.monotonic() + self.linger_s
+        while rows < self.max_rows:
+            if queue.empty():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    async with asyncio.timeout(left):
+                        copies.append(await queue.get())
+                except TimeoutError:
+                    break
+            else:
+                copies.append(queue.get_nowait())
+            rows += len(copies[-1].features)
+        return copies
 
     async def compare(self, copies: list[ShadowCopy]) -> list[np.ndarray] | None:
         """One shadow call for ``copies`` and each copy's deltas; None (and each copy counted
