@@ -26,7 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import features_bench, machine, predictor_bench, profile, report, stages
+from benchmarks import (
+    features_bench,
+    machine,
+    predictor_bench,
+    profile,
+    report,
+    shadow_bench,
+    stages,
+)
 from benchmarks.cpu import CpuMeter
 from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
@@ -55,6 +63,7 @@ class Plan:
     widths: tuple[tuple[int, ...], ...] = ()
     profile_s: float = 0.0
     stage_requests: int = 20
+    shadow_rounds: int = 1  # alternating off/on points of the shadow-cost measurement
 
 
 PLANS = {
@@ -72,6 +81,7 @@ PLANS = {
         widths=((512, 256), (1024, 512)),
         profile_s=8.0,
         stage_requests=500,
+        shadow_rounds=6,
     ),
     "quick": Plan(
         point_s=2.0,
@@ -90,6 +100,7 @@ PLANS = {
         widths=((512, 256),),
         profile_s=3.0,
         stage_requests=150,
+        shadow_rounds=4,
     ),
     "smoke": Plan(
         point_s=1.0,
@@ -236,6 +247,12 @@ def run(opts: Options) -> dict[str, Any]:
         t = step("protocols", t)
         batching = _batching(worker, berth, nobatch, plan, opts, cores)
         t = step("batching", t)
+        # The shadow's cost at 40% of the highest rate Berth held: below saturation.
+        shadow_rate = max(20.0, round(0.4 * held, 1))
+        shadow = shadow_bench.run(
+            worker, berth, opts.out / "logs", base_spec, shadow_rate, plan.shadow_rounds
+        )
+        t = step("shadow", t)
 
         if opts.profile and plan.profile_s > 0:
             results["profile"] = _profile(
@@ -262,6 +279,7 @@ def run(opts: Options) -> dict[str, Any]:
     results["stages"] = breakdowns
     results["features"] = _features_summary(features)
     results["predictor"] = _predictor_summary(kernels, batching)
+    results["shadow"] = shadow
     results["targets"] = _targets(results, key)
     results["steps_s"] = steps
     results["workspace_s"] = ws.timings

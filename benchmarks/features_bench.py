@@ -144,10 +144,9 @@ def _berth_reader(
 ) -> Callable[[list[list[dict[str, Any]]]], Callable[[int], Awaitable[Any]]] | None:
     """Berth's own reader (``berth_transformer.features``), as the transformer builds it."""
     try:
+        from berth.featurerepo import service_contract
         from berth_transformer.features import open_reader
         from berth_transformer.schema import Candidates
-
-        from berth.featurerepo import service_contract
     except ImportError as exc:  # the transformer package is not installed
         notes.append(f"berth reader unavailable: {exc}")
         return None

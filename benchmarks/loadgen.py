@@ -53,6 +53,7 @@ class LoadSpec:
     max_outstanding: int = 512
     timeout_s: float = 2.0
     seed: int = 0
+    keep_latencies: bool = False  # also return every measured latency (for pooling points)
     drivers: tuple[int, int] = (1001, 1120)
     customers: tuple[int, int] = (1, 400)
     label: str = ""
@@ -89,6 +90,7 @@ class LoadResult:
     send_lag_ms: dict[str, float] = field(default_factory=dict)  # actual - intended send
     completed_total: int = 0  # warm-up included: the denominator of CPU per request
     wall_s: float = 0.0
+    latencies_ms: list[float] | None = None  # with spec.keep_latencies
 
     @property
     def error_count(self) -> int:
@@ -287,6 +289,7 @@ def _result(
         send_lag_ms={k: v for k, v in summarize(lag).items() if k in ("p50", "p99", "max")},
         completed_total=int(sum(1 for s in status if s is not None and s != "client_overflow")),
         wall_s=round(wall, 3),
+        latencies_ms=[round(float(v), 4) for v in latency] if spec.keep_latencies else None,
     )
 
 
@@ -321,6 +324,8 @@ def _worker() -> int:
             continue
         try:
             result: dict[str, Any] = asdict(run_sync(spec_from_dict(json.loads(line))))
+            if result["latencies_ms"] is None:
+                del result["latencies_ms"]
         except Exception as exc:
             result = {"error": f"{type(exc).__name__}: {exc}"}
         sys.stdout.write(json.dumps(result) + "\n")

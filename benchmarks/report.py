@@ -64,6 +64,11 @@ def summary_rows(results: dict[str, Any]) -> list[list[Any]]:
         ["predictor.torch_eager_rows_per_s_b64", pred.get("torch_eager_rows_per_s_b64"), ""],
         ["predictor.int8_over_fp32_b64", pred.get("int8_over_fp32_b64"), "target >= 1.5"],
     ]
+    if "shadow" in results:
+        rows.append(
+            ["shadow.p99_on_over_off", results["shadow"]["p99_on_over_off"],
+             "Berth p99 with every request mirrored to a shadow / without (target <= 1.10)"]
+        )  # fmt: skip
     return rows
 
 
@@ -269,6 +274,9 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", f"Note: {note}"]
     lines += ["", "### Batching on vs off (single-row gRPC V2 requests to the predictor)", ""]
     lines += _batching_lines(pred["batching"])
+    if "shadow" in results:
+        lines += ["", "## Shadow cost (primary latency, mirrored vs not)", ""]
+        lines += _shadow_lines(results["shadow"])
     if "profile" in results:
         lines += ["", "## Profile (py-spy, CPU samples by library of the innermost frame)", ""]
         lines += _profile_lines(results["profile"])
@@ -321,6 +329,28 @@ def _batching_lines(batching: dict[str, Any]) -> list[str]:
     header = ["batching", "offered rps", "achieved rps", "p50 ms", "p99 ms", "errors",
               "predictor CPU ms/req", "foreign CPU %"]  # fmt: skip
     return _table(header, rows)
+
+
+def _shadow_lines(shadow: dict[str, Any]) -> list[str]:
+    return [
+        f"Two Berth transformers on one primary predictor, one mirroring every request to a "
+        f"shadow predictor (same artifact), alternating {shadow['point_s']} s open-loop points "
+        f"at {shadow['rate']} rps, {shadow['rounds']} each; percentiles over each side's "
+        f"requests pooled ({shadow['requests']['off']} / {shadow['requests']['on']}). "
+        f"Shadow rows compared {shadow['shadow_rows_compared']:.0f}, dropped "
+        f"{shadow['shadow_dropped']:.0f}, shadow errors {shadow['shadow_errors']:.0f}.",
+        "",
+        *_table(
+            ["shadow", "p50 ms", "p99 ms", "primary errors"],
+            [
+                [name, shadow["p50_ms"][name], shadow["p99_ms"][name], shadow["errors"][name]]
+                for name in ("off", "on")
+            ],
+        ),
+        "",
+        f"p99 on / off: **{_fmt(shadow['p99_on_over_off'], 3)}**; p50 on / off: "
+        f"{_fmt(shadow['p50_on_over_off'], 3)}.",
+    ]
 
 
 def _profile_lines(prof: dict[str, Any]) -> list[str]:

@@ -24,12 +24,12 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import pytest
-from berth_predictor.metadata import read_properties
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pbg
 
 from berth.artifact import MODEL_FILE, read_metadata
 from berth.testing import LOOPBACK, ServerProcess, free_port
+from berth_predictor.metadata import read_properties
 
 pytestmark = pytest.mark.integration
 NAME = "driver-ranking"

@@ -247,17 +247,19 @@ def test_canary_share_and_stickiness_over_5000_requests(rollout: Rollout) -> Non
     assert routed[canary_key] >= versions.count(rollout.canary_version)
 
 
-def test_shadow_on_answers_identical_and_p99_within_10_percent(rollout: Rollout) -> None:
+def test_shadow_on_answers_identical_and_shadow_off_the_primary_path(rollout: Rollout) -> None:
     """Same 2,000 requests to the transformer with the shadow and to the one without, in
     interleaved batches of 100 (2 in flight: below saturation of this box, where latency
     measures the shadow's cost, not a queue), so load and machine state are shared.
 
-    The issue's bound (p99 +10% at most) holds only where the shadow predictor has its own
-    CPUs (its own pod). Here client, three transformers and three predictors share two cores,
-    and the shadow's CPU (its predictor, niced, and one more gRPC call per request in the
-    transformer) shows in p50 and p99 alike (measured +30..42% at 2 in flight). So the test
-    prints both p99s and asserts only what catches a shadow in the primary's path (a serial
-    shadow call, a blocking queue): ``p99_on <= 1.5 * p99_off + 5 ms``.
+    The issue's bound (p99 +10% at most) is a performance figure: it is measured in
+    ``python -m benchmarks compare`` (``shadow.p99_on_over_off``, pooled over alternating
+    open-loop points), not asserted here. Here client, three transformers and three predictors
+    share two cores; with the transformer gathering shadow copies for 20 ms per call and the
+    shadow predictor niced (as ``berth up --shadow`` runs it), p50 is unchanged and p99 moved
+    by +12% in one run, inside the run-to-run spread of the shadow-off side itself. The test
+    prints both and asserts what catches a shadow in the primary's path (a serial shadow call,
+    a blocking queue): ``p99_on <= 1.5 * p99_off + 5 ms``.
     """
     IN_FLIGHT = 2
     bodies = [body(1 + i % 300, 10_000 + i) for i in range(2000)]

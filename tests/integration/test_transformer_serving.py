@@ -442,9 +442,8 @@ def test_features_sent_equal_point_in_time_training_rows(stack: Stack) -> None:
 
 def test_decode_reads_what_feast_to_dict_returns(stack: Stack) -> None:
     """The transformer decodes Feast's response proto itself (only the columns it uses)."""
-    from berth_transformer.features import decode
-
     from berth.featurerepo import open_store
+    from berth_transformer.features import decode
 
     rows = rows_for([1001, UNKNOWN_DRIVER, STALE_STATS_DRIVER], customer=UNKNOWN_CUSTOMER)
     columns = {k: [r[k] for r in rows] for k in rows[0]}
@@ -464,10 +463,9 @@ def test_direct_redis_source_reads_what_feast_sdk_reads(stack: Stack) -> None:
     """The transformers serve through the direct Redis source; it returns exactly the values
     and event times of Feast's SDK for the same rows: known, unknown, stale and repeated
     drivers, a known and an unknown customer."""
+    from berth.featurerepo import open_store, service_contract
     from berth_transformer.features import FeastSource, open_reader
     from berth_transformer.redis_source import RedisSource
-
-    from berth.featurerepo import open_store, service_contract
 
     for server in (stack.a, stack.b):
         assert "feature source: direct Redis reads" in server.log_path.read_text()

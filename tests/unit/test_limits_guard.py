@@ -9,14 +9,14 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-from berth_transformer.model import FeatureTransformer
-from berth_transformer.predictor_client import Prediction
-from berth_transformer.settings import TransformerSettings
 from kserve.protocol.infer_type import InferInput, InferRequest
 
 from berth.errors import DeadlineExceededError, OverloadedError, ShuttingDownError
 from berth.serving.errors import WireError
 from berth.serving.guard import Guard, LimitsMiddleware
+from berth_transformer.model import FeatureTransformer
+from berth_transformer.predictor_client import Prediction
+from berth_transformer.settings import TransformerSettings
 
 
 async def _call(

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from berth_predictor.codec import HEADER_LENGTH, RestBody, decode_v2
 
 from berth.errors import InvalidInputError
+from berth_predictor.codec import HEADER_LENGTH, RestBody, decode_v2
 
 ROWS = np.arange(40, dtype=np.float32).reshape(2, 20) / 7
 

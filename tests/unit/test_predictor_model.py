@@ -13,10 +13,6 @@ import grpc
 import numpy as np
 import onnx
 import pytest
-from berth_predictor.codec import RestBody
-from berth_predictor.metadata import model_metadata, properties_wire, read_properties
-from berth_predictor.model import OnnxPredictor
-from berth_predictor.settings import PredictorSettings
 from google.protobuf.unknown_fields import UnknownFieldSet
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.infer_type import InferInput, InferRequest
@@ -33,6 +29,10 @@ from berth.artifact import (
 )
 from berth.errors import ArtifactError
 from berth.serving.errors import WireError
+from berth_predictor.codec import RestBody
+from berth_predictor.metadata import model_metadata, properties_wire, read_properties
+from berth_predictor.model import OnnxPredictor
+from berth_predictor.settings import PredictorSettings
 
 WIDTH = 4
 WEIGHTS = np.array([0.5, -1.0, 0.25, 2.0], np.float32)

@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from berth_predictor.settings import PredictorSettings
 from pydantic import ValidationError
+
+from berth_predictor.settings import PredictorSettings
 
 
 def test_env_prefix_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

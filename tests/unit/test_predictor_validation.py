@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from berth_predictor.validation import RowValidator
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
 from berth.errors import InvalidInputError
+from berth_predictor.validation import RowValidator
 
 FEATURES = [f"f{i}" for i in range(20)]
 V = RowValidator("features", FEATURES, max_rows=8, output_name="score")

@@ -7,8 +7,6 @@ from typing import Any
 
 import grpc
 import pytest
-from berth_transformer import contract
-from berth_transformer.predictor_client import PredictorError, _from_grpc_error, _from_http_error
 
 from berth.artifact import ArtifactMetadata, FeatureSpec
 from berth.errors import (
@@ -19,6 +17,8 @@ from berth.errors import (
     OverloadedError,
 )
 from berth.featurerepo import ContractFeature
+from berth_transformer import contract
+from berth_transformer.predictor_client import PredictorError, _from_grpc_error, _from_http_error
 
 SERVICE = "driver_ranking_v1"
 FEATURES = [

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from berth_transformer.features import ViewPolicy, assemble, served_features
 from prometheus_client import REGISTRY
 
 from berth.errors import DependencyUnavailableError, InvalidInputError
 from berth.featurerepo import ContractFeature
+from berth_transformer.features import ViewPolicy, assemble, served_features
 
 NOW = 1_800_000_000.0
 CONTRACT = [

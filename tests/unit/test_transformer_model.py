@@ -11,12 +11,6 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-from berth_transformer.__main__ import build_parser
-from berth_transformer.features import ReadReport
-from berth_transformer.model import FeatureTransformer
-from berth_transformer.predictor_client import Prediction
-from berth_transformer.schema import Candidates
-from berth_transformer.settings import TransformerSettings
 from fastapi import FastAPI
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse
@@ -24,6 +18,12 @@ from prometheus_client import REGISTRY
 
 from berth.errors import BerthError, DependencyUnavailableError, OverloadedError
 from berth.serving.errors import WireError, install_rest_handler, rest_response
+from berth_transformer.__main__ import build_parser
+from berth_transformer.features import ReadReport
+from berth_transformer.model import FeatureTransformer
+from berth_transformer.predictor_client import Prediction
+from berth_transformer.schema import Candidates
+from berth_transformer.settings import TransformerSettings
 
 ROWS = [
     {"customer_id": 7, "driver_id": 1003, "trip_distance_km": 4.2, "pickup_hour": 18},

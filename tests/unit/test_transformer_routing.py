@@ -6,12 +6,12 @@ import asyncio
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
+
 from berth_transformer import routing
 from berth_transformer.model import MODEL_VERSION_HEADER, FeatureTransformer
 from berth_transformer.predictor_client import Prediction
 from berth_transformer.settings import TransformerSettings
-from prometheus_client import REGISTRY
-
 from tests.unit.test_transformer_model import FakeReader
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from berth_transformer.schema import parse_v1, parse_v2
 from kserve.protocol.infer_type import InferInput
 
 from berth.errors import InvalidInputError
+from berth_transformer.schema import parse_v1, parse_v2
 
 ROW = {"customer_id": 7, "driver_id": 1003, "trip_distance_km": 4.2, "pickup_hour": 18}
 

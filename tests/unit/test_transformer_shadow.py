@@ -6,14 +6,14 @@ import asyncio
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
+
+from berth.errors import DependencyUnavailableError
 from berth_transformer import routing
 from berth_transformer.model import FeatureTransformer
 from berth_transformer.predictor_client import Prediction
 from berth_transformer.settings import TransformerSettings
 from berth_transformer.shadow import Shadow, ShadowCopy
-from prometheus_client import REGISTRY
-
-from berth.errors import DependencyUnavailableError
 from tests.unit.test_transformer_model import FakeReader
 from tests.unit.test_transformer_routing import VersionedPredictor
 

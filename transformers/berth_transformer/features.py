@@ -1,10 +1,12 @@
 """Online features: one batched read per request, the TTL check, the missing/stale policy.
 
-Feast's Python online path does not enforce a view's TTL (feast #1802, #6821) and answers a
-missing entity with ``None``. :func:`assemble` checks every value's event timestamp against its
-view's TTL, applies the declared policy per view (fill the artifact's default and count it, or
-reject the request) and returns the float32 matrix in the FeatureService's column order,
-mapping Feast's columns by name (Feast orders them its own way).
+A :class:`FeatureSource` returns values (NaN where missing) and event times in the
+FeatureService's column order: :class:`~berth_transformer.redis_source.RedisSource` reads
+Feast's Redis layout directly (the default where it can), :class:`FeastSource` calls Feast's SDK
+(any online store). Feast's Python online path does not enforce a view's TTL (feast #1802,
+#6821) and answers a missing entity with ``None``: :func:`apply_policies` checks every value's
+event time against its view's TTL, applies the declared policy per view (fill the artifact's
+default and count it, or reject the request) and returns the float32 model input.
 
 ``feast`` is imported lazily: it is slow to import and pulls torch in when torch is installed.
 """
