@@ -64,6 +64,7 @@ class Plan:
     profile_s: float = 0.0
     stage_requests: int = 20
     shadow_rounds: int = 1  # alternating off/on points of the shadow-cost measurement
+    shadow_point_s: float = 0.5  # short points, many rounds: disturbances hit both sides
 
 
 PLANS = {
@@ -81,7 +82,8 @@ PLANS = {
         widths=((512, 256), (1024, 512)),
         profile_s=8.0,
         stage_requests=500,
-        shadow_rounds=6,
+        shadow_rounds=16,
+        shadow_point_s=2.0,
     ),
     "quick": Plan(
         point_s=2.0,
@@ -100,7 +102,8 @@ PLANS = {
         widths=((512, 256),),
         profile_s=3.0,
         stage_requests=150,
-        shadow_rounds=4,
+        shadow_rounds=8,
+        shadow_point_s=1.0,
     ),
     "smoke": Plan(
         point_s=1.0,
@@ -250,7 +253,12 @@ def run(opts: Options) -> dict[str, Any]:
         # The shadow's cost at 40% of the highest rate Berth held: below saturation.
         shadow_rate = max(20.0, round(0.4 * held, 1))
         shadow = shadow_bench.run(
-            worker, berth, opts.out / "logs", base_spec, shadow_rate, plan.shadow_rounds
+            worker,
+            berth,
+            opts.out / "logs",
+            replace(base_spec, duration_s=plan.shadow_point_s, warmup_s=0.2),
+            shadow_rate,
+            plan.shadow_rounds,
         )
         t = step("shadow", t)
 
