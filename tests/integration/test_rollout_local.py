@@ -11,6 +11,7 @@ shadow and one without, compare answers and p99 in one interleaved run.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import time
@@ -77,6 +78,7 @@ class Answer:
     header: str
     predictions: list[float]
     seconds: float
+    request_id: str = ""
 
 
 async def send(url: str, bodies: list[dict[str, Any]], in_flight: int = 16) -> list[Answer]:
@@ -99,6 +101,7 @@ async def send(url: str, bodies: list[dict[str, Any]], in_flight: int = 16) -> l
                             resp.headers.get("x-model-version", ""),
                             payload.get("predictions", []),
                             elapsed,
+                            resp.headers.get("x-request-id", ""),
                         )
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     answers[i] = Answer(599, "", "", [], time.perf_counter() - started)
@@ -296,6 +299,16 @@ def test_shadow_on_answers_identical_and_shadow_off_the_primary_path(rollout: Ro
     assert count > 0
     assert deltas.get("berth_transformer_shadow_delta_sum", 0.0) > 0  # other weights
     assert p99_on <= 1.5 * p99_off + 0.005
+    # Each mirrored request is in the logs under its own request id, with its deltas.
+    logged: dict[str, dict[str, Any]] = {}
+    for line in rollout.on.log().splitlines():
+        if '"shadow compared"' in line:
+            for entry in json.loads(line)["requests"]:
+                logged[entry["request_id"]] = entry
+    ids = {a.request_id for a in on}
+    assert "" not in ids and len(logged.keys() & ids) >= 0.99 * len(ids)
+    some = logged[next(iter(logged.keys() & ids))]
+    assert some["rows"] == CANDIDATES and some["max_delta"] >= some["mean_delta"] >= 0
 
 
 def test_killing_the_shadow_causes_no_primary_errors(rollout: Rollout) -> None:

@@ -3,8 +3,9 @@
 ``submit`` never blocks, never raises: the copy goes into a bounded queue (full: dropped and
 counted in ``berth_transformer_shadow_dropped_total``). Background workers send the copies to
 the shadow predictor, observe ``|primary - shadow|`` per row in
-``berth_transformer_shadow_delta`` and log one line per copy with its request id; any failure
-counts in ``berth_transformer_shadow_errors_total`` (per copy) and nothing else.
+``berth_transformer_shadow_delta`` and log one line per call listing each copy's request id,
+rows and max/mean delta; any failure counts in ``berth_transformer_shadow_errors_total`` (per
+copy) and nothing else.
 
 A worker takes the first queued copy, then gathers more for up to ``linger_s`` (or until
 ``max_rows`` rows) and sends them as one call; the predictor scores rows independently, so
@@ -131,24 +132,32 @@ class Shadow:
             )
             return None
         shadow_version = prediction.model_version or self.version
-        deltas, offset = [], 0
+        deltas, offset, per_request = [], 0, []
         for copy in copies:
             n = len(copy.features)
             delta = np.abs(scores[offset : offset + n] - copy.primary_scores.astype(np.float64))
             offset += n
             for value in delta.tolist():
                 metrics.SHADOW_DELTA.observe(value)
-            log.info(
-                "shadow compared",
-                request_id=copy.request_id,
-                rows=n,
-                max_delta=round(float(delta.max(initial=0.0)), 6),
-                mean_delta=round(float(delta.mean()) if n else 0.0, 6),
-                primary_version=copy.primary_version,
-                shadow_version=shadow_version,
-                shadow_call=call_id,
+            per_request.append(
+                {
+                    "request_id": copy.request_id,
+                    "rows": n,
+                    "max_delta": round(float(delta.max(initial=0.0)), 6),
+                    "mean_delta": round(float(delta.mean()) if n else 0.0, 6),
+                    "primary_version": copy.primary_version,
+                }
             )
             deltas.append(delta)
+            await asyncio.sleep(0)  # a call's bookkeeping never holds the loop for long
+        # One line per call (a line costs ~25 us; one per copy made bursts the primary felt).
+        log.info(
+            "shadow compared",
+            request_id=first.request_id,
+            shadow_call=call_id,
+            shadow_version=shadow_version,
+            requests=per_request,
+        )
         return deltas
 
     async def drain(self, timeout_s: float = 5.0) -> None:
