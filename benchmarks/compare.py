@@ -88,8 +88,8 @@ PLANS = {
     "quick": Plan(
         point_s=2.0,
         warmup_s=0.5,
-        berth=SweepConfig(
-            start_rps=20, factor=1.6, refine=1, max_points=10, min_requests=80, max_point_s=3
+        berth=SweepConfig(  # 8 points reach ~1000 rps, leaving room to refine each bound
+            start_rps=40, factor=1.6, refine=1, max_points=12, min_requests=80, max_point_s=3
         ),
         baseline=SweepConfig(
             start_rps=10, factor=1.6, refine=1, max_points=9, min_requests=80, max_point_s=3
