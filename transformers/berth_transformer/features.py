@@ -87,6 +87,28 @@ def served_features(
     ]
 
 
+@dataclass(frozen=True)
+class ColumnPlan:
+    """What the TTL check and the fill need per model column, computed once at start."""
+
+    features: tuple[ServedFeature, ...]
+    ttl_s: np.ndarray  # inf: no TTL (request-time features)
+    defaults: np.ndarray  # NaN: no fill value
+    by_view: dict[str, list[int]]
+
+    @classmethod
+    def of(cls, features: Sequence[ServedFeature]) -> ColumnPlan:
+        by_view: dict[str, list[int]] = {}
+        for j, feature in enumerate(features):
+            by_view.setdefault(feature.view, []).append(j)
+        return cls(
+            features=tuple(features),
+            ttl_s=np.array([f.ttl_s if f.ttl_s else np.inf for f in features]),
+            defaults=np.array([np.nan if f.default is None else f.default for f in features]),
+            by_view=by_view,
+        )
+
+
 def assemble(
     features: Sequence[ServedFeature],
     columns: Mapping[str, Sequence[Any]],
@@ -96,7 +118,7 @@ def assemble(
 ) -> tuple[np.ndarray, ReadReport]:
     """Feast's ``to_dict(include_event_timestamps=True)`` -> float32 ``[n, len(features)]``."""
     values, stamps = to_arrays(features, columns, n)
-    return apply_policies(features, values, stamps, now, policies, columns)
+    return apply_policies(ColumnPlan.of(features), values, stamps, now, policies, columns)
 
 
 def to_arrays(
@@ -115,7 +137,7 @@ def to_arrays(
 
 
 def apply_policies(
-    features: Sequence[ServedFeature],
+    plan: ColumnPlan,
     values: np.ndarray,
     stamps: np.ndarray,
     now: float,
@@ -128,14 +150,13 @@ def apply_policies(
     join key, with the key's value from ``rows``) or :class:`DependencyUnavailableError` (a
     ``reject`` view is stale: 503).
     """
-    ttl = np.array([f.ttl_s if f.ttl_s else np.inf for f in features])
     missing = np.isnan(values)
-    stale = ~missing & (now - stamps > ttl)
+    stale = ~missing & (now - stamps > plan.ttl_s)
 
     report = ReadReport()
     fill = missing | stale
     if fill.any():
-        for view, cols in _columns_by_view(features).items():
+        for view, cols in plan.by_view.items():
             policy = policies.get(view, ViewPolicy())
             missing_rows = missing[:, cols].any(axis=1)
             stale_rows = stale[:, cols].any(axis=1) & ~missing_rows
@@ -151,9 +172,8 @@ def apply_policies(
                     report.rejected.append((view, kind))
         _count(report)
         if report.rejected:
-            _raise_rejection(report, policies, rows, missing, features)
-        defaults = np.array([np.nan if f.default is None else f.default for f in features])
-        values = np.where(fill, defaults[None, :], values)
+            _raise_rejection(report, policies, rows, missing, plan)
+        values = np.where(fill, plan.defaults[None, :], values)
     return values.astype(np.float32), report
 
 
@@ -176,13 +196,6 @@ def decode(proto: Any, wanted: frozenset[str]) -> dict[str, list[Any]]:
     return out
 
 
-def _columns_by_view(features: Sequence[ServedFeature]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for j, feature in enumerate(features):
-        out.setdefault(feature.view, []).append(j)
-    return out
-
-
 def _count(report: ReadReport) -> None:
     rejected = set(report.rejected)
     for view, count in report.missing.items():
@@ -198,14 +211,14 @@ def _raise_rejection(
     policies: Mapping[str, ViewPolicy],
     rows: Mapping[str, Sequence[Any]],
     missing: np.ndarray,
-    features: Sequence[ServedFeature],
+    plan: ColumnPlan,
 ) -> None:
     """A rejected missing entity is the caller's (400, naming the key); a stale one is ours."""
-    cols = _columns_by_view(features)
+    cols = plan.by_view
     for view, kind in report.rejected:
         if kind != "missing":
             continue
-        keys = policies.get(view, ViewPolicy()).join_keys or (features[cols[view][0]].name,)
+        keys = policies.get(view, ViewPolicy()).join_keys or (plan.features[cols[view][0]].name,)
         row = int(np.argmax(missing[:, cols[view]].any(axis=1)))
         ids = ", ".join(f"{key}={rows[key][row]}" for key in keys if key in rows)
         raise InvalidInputError(f"{keys[0]}: no features in {view} for {ids}", field=keys[0])
@@ -288,6 +301,7 @@ class FeatureReader:
     ) -> None:
         self.source = source
         self.features = features
+        self._plan = ColumnPlan.of(features)
         self._policies = policies
         self._timeout_s = timeout_s
 
@@ -308,7 +322,7 @@ class FeatureReader:
             raise DependencyUnavailableError(ONLINE_STORE) from None
         finally:
             metrics.FEATURE_READ_SECONDS.labels(outcome).observe(time.perf_counter() - started)
-        return apply_policies(self.features, values, stamps, time.time(), self._policies, rows)
+        return apply_policies(self._plan, values, stamps, time.time(), self._policies, rows)
 
 
 def open_reader(

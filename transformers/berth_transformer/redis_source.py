@@ -195,13 +195,13 @@ def plan_for(
     batch = {view.name: view for view in store.list_feature_views()}
     by_key: dict[str, list[tuple[int, ServedFeature]]] = {}
     request_columns: list[tuple[int, str]] = []
-    passthrough = _passthrough_fields(store, {f.view for f in features if f.view not in batch})
-    if isinstance(passthrough, str):
-        return passthrough
+    why_not = _why_not_passthrough(store, {f.view for f in features if f.view not in batch})
+    if why_not:
+        return why_not
     for j, feature in enumerate(features):
         view = batch.get(feature.view)
-        if view is None:
-            request_columns.append((j, passthrough[feature.name]))
+        if view is None:  # a pass-through on-demand view: the request field of that name
+            request_columns.append((j, feature.name))
             continue
         if len(view.join_keys) != 1:
             return f"view {view.name} has a composite entity key {view.join_keys}"
@@ -231,10 +231,9 @@ def plan_for(
     return SourcePlan(tuple(entities), tuple(request_columns), len(features))
 
 
-def _passthrough_fields(store: FeatureStore, views: set[str]) -> dict[str, str] | str:
-    """Output feature -> request field of on-demand views that return their request fields
-    unchanged (probed with distinct values), or why one does not."""
-    out: dict[str, str] = {}
+def _why_not_passthrough(store: FeatureStore, views: set[str]) -> str | None:
+    """None when every on-demand view in ``views`` returns its request fields unchanged, under
+    their own names (probed with distinct values); else why one does not."""
     for name in sorted(views):
         try:
             odfv = store.get_on_demand_feature_view(name)
@@ -256,15 +255,13 @@ def _passthrough_fields(store: FeatureStore, views: set[str]) -> dict[str, str] 
             return f"on-demand view {name} failed a probe: {type(exc).__name__}"
         if any(list(result.get(o, [])) != probe[o] for o in outputs):
             return f"on-demand view {name} transforms its inputs"
-        out.update({o: o for o in outputs})
-    return out
+    return None
 
 
 def open_source(store: FeatureStore, plan: SourcePlan) -> RedisSource:
     """A source on its own redis-py client (the connection string Feast uses): no backoff, a
     broken connection replaced at once, connects bounded by the read timeout upstream."""
     import redis.asyncio
-    from feast.infra.key_encoding_utils import serialize_entity_key
     from feast.infra.online_stores.redis import RedisOnlineStore
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.type_map import python_values_to_proto_values
@@ -278,19 +275,19 @@ def open_source(store: FeatureStore, plan: SourcePlan) -> RedisSource:
     client = redis.asyncio.Redis(
         host=nodes[0]["host"], port=int(nodes[0]["port"]), retry=Retry(NoBackoff(), 0), **params
     )
-    types = {
-        key: entity.value_type for entity in store.list_entities() for key in [entity.join_key]
-    }
-    version = store.config.entity_key_serialization_version
-    project = store.config.project.encode()
+    types = {entity.join_key: entity.value_type for entity in store.list_entities()}
+    online = store._get_provider().online_store
+    assert isinstance(online, RedisOnlineStore), "plan_for() first"
 
     def key_of(join_key: str, value: Any) -> bytes:
+        """Feast's own Redis key of one entity (called once per entity: the source caches)."""
         kind = types.get(join_key, ValueType.UNKNOWN)
         if kind == ValueType.UNKNOWN:
             kind = ValueType.STRING if isinstance(value, str) else ValueType.INT64
         proto = EntityKey(
             join_keys=[join_key], entity_values=python_values_to_proto_values([value], kind)
         )
-        return serialize_entity_key(proto, entity_key_serialization_version=version) + project
+        key: bytes = online._generate_redis_keys_for_entities(store.config, [proto])[0]
+        return key
 
     return RedisSource(client, plan, key_of)
