@@ -41,7 +41,7 @@ from benchmarks.payloads import MODEL
 from benchmarks.stacks import PROJECT_ROOT, BaselineStack, BerthStack
 from benchmarks.sweep import SweepConfig, measure, sweep
 from benchmarks.workspace import Workspace
-from berth.testing import LOOPBACK, ServerProcess, free_port
+from berth.testing import LOOPBACK, ServerProcess, free_port, predictor_process
 
 DEFAULT_ARTIFACT = PROJECT_ROOT / "artifacts" / "driver-ranking"
 
@@ -173,8 +173,14 @@ def run(opts: Options) -> dict[str, Any]:
         t = step("workspace", measured_from)
         berth.start()
         baseline.start()
-        nobatch_http, nobatch_grpc = free_port(), free_port()
-        nobatch = _predictor(ws, opts.out / "logs", nobatch_http, nobatch_grpc, batching=False)
+        nobatch_ports = (free_port(), free_port())
+        nobatch = predictor_process(
+            MODEL,
+            ws.artifact,
+            nobatch_ports,
+            env={"BERTH_PREDICTOR_BATCHING": "false"},
+            log_path=opts.out / "logs" / "predictor-batching-off.log",
+        ).start()
         worker = LoadWorker()
         berth.wait_ready()
         baseline.wait_ready()
@@ -248,7 +254,7 @@ def run(opts: Options) -> dict[str, Any]:
             worker, meter, base_spec, berth, plan, cfg["berth"], held, cores
         )
         t = step("protocols", t)
-        batching = _batching(worker, berth, nobatch, plan, opts, cores)
+        batching = _batching(worker, berth, (nobatch, nobatch_ports[1]), plan, opts, cores)
         t = step("batching", t)
         # The shadow's cost at 40% of the highest rate Berth held: below saturation.
         shadow_rate = max(20.0, round(0.4 * held, 1))
@@ -365,20 +371,6 @@ def _meter(pids: dict[str, int], redis_pid: int | None, generator: int) -> CpuMe
     return CpuMeter(named)
 
 
-def _predictor(ws: Workspace, logs: Path, http: int, grpc: int, batching: bool) -> ServerProcess:
-    return ServerProcess(
-        [
-            *("-m", "berth_predictor", "--model_name", MODEL),
-            *("--model_dir", str(ws.artifact)),
-            *("--http_port", str(http), "--grpc_port", str(grpc)),
-        ],
-        f"http://{LOOPBACK}:{http}/v2/models/{MODEL}/ready",
-        env={"BERTH_PREDICTOR_BATCHING": "true" if batching else "false"},
-        log_path=logs / f"predictor-batching-{'on' if batching else 'off'}.log",
-        cwd=PROJECT_ROOT,
-    ).start()
-
-
 def _protocols(
     worker: LoadWorker,
     meter: CpuMeter,
@@ -411,17 +403,18 @@ def _protocols(
 def _batching(
     worker: LoadWorker,
     berth: BerthStack,
-    nobatch: ServerProcess,
+    nobatch: tuple[ServerProcess, int],  # the predictor with batching off, its gRPC port
     plan: Plan,
     opts: Options,
     cores: int,
 ) -> dict[str, Any]:
     """Single-row gRPC V2 requests straight to a predictor with batching on, then off."""
-    assert nobatch.proc is not None and berth.predictor is not None
+    off, off_grpc = nobatch
+    assert off.proc is not None and berth.predictor is not None
     assert berth.predictor.proc is not None
     predictors = {
         "on": (berth.predictor.proc.pid, f"{LOOPBACK}:{berth.predictor_grpc}"),
-        "off": (nobatch.proc.pid, f"{LOOPBACK}:{_grpc_port(nobatch)}"),
+        "off": (off.proc.pid, f"{LOOPBACK}:{off_grpc}"),
     }
     base = LoadSpec(
         protocol="grpc-v2",
@@ -447,10 +440,6 @@ def _batching(
             result = sweep(worker, meter, spec, cfg, cores)
             out[mode] = {"max_rps": result["max_rps"], "sweep": result}
     return out
-
-
-def _grpc_port(proc: ServerProcess) -> int:
-    return int(proc.args[proc.args.index("--grpc_port") + 1])
 
 
 def _profile(

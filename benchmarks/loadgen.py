@@ -31,6 +31,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from benchmarks import payloads
+from berth.loadtest import grpc_request
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9}
@@ -182,7 +183,7 @@ async def _grpc_sender(spec: LoadSpec, stack: Any) -> tuple[Sender, Callable[[],
         rows = payloads.ranking_requests(
             256, spec.candidates, spec.seed, spec.drivers, spec.customers
         )
-        requests = [payloads.grpc_request(r, spec.model) for r in rows]
+        requests = [grpc_request(r, spec.model) for r in rows]
     channel = grpc.aio.insecure_channel(spec.target)
     stub = GRPCInferenceServiceStub(channel)
 

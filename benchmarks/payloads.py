@@ -10,9 +10,8 @@ import json
 import random
 from typing import Any
 
-MODEL = "driver-ranking"
-FIELDS = ("customer_id", "driver_id", "trip_distance_km", "pickup_hour")
-V2_TYPES = {"customer_id": "INT64", "driver_id": "INT64", "trip_distance_km": "FP32"}
+from berth.loadtest import MODEL, v2_inputs
+
 PROTOCOLS = ("v1", "v2", "grpc-v2")
 
 Row = dict[str, Any]
@@ -52,39 +51,8 @@ def v1_body(rows: list[Row]) -> bytes:
     return json.dumps({"instances": rows}).encode()
 
 
-def v2_inputs(rows: list[Row]) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": name,
-            "datatype": V2_TYPES.get(name, "INT64"),
-            "shape": [len(rows)],
-            "data": [r[name] for r in rows],
-        }
-        for name in FIELDS
-    ]
-
-
 def v2_body(rows: list[Row], request_id: str = "bench") -> bytes:
     return json.dumps({"id": request_id, "inputs": v2_inputs(rows)}).encode()
-
-
-def grpc_request(rows: list[Row], model: str = MODEL) -> Any:
-    """A ``ModelInferRequest`` with one typed 1-D tensor per field."""
-    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
-
-    kinds = {"INT64": "int64_contents", "FP32": "fp32_contents"}
-    return pb.ModelInferRequest(
-        model_name=model,
-        inputs=[
-            pb.ModelInferRequest.InferInputTensor(
-                name=t["name"],
-                datatype=t["datatype"],
-                shape=t["shape"],
-                contents=pb.InferTensorContents(**{kinds[t["datatype"]]: t["data"]}),
-            )
-            for t in v2_inputs(rows)
-        ],
-    )
 
 
 def feature_rows(count: int, rows: int, width: int = 20, seed: int = 0) -> list[list[list[float]]]:

@@ -14,8 +14,6 @@ primary's. The transformer gathers mirrored requests for ``BERTH_TRANSFORMER_SHA
 
 from __future__ import annotations
 
-import contextlib
-import os
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
@@ -25,9 +23,9 @@ import numpy as np
 
 from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
-from benchmarks.stacks import PROJECT_ROOT, READY_TIMEOUT_S, BerthStack
+from benchmarks.stacks import READY_TIMEOUT_S, BerthStack
 from berth.local import SHADOW_NICE
-from berth.testing import LOOPBACK, ServerProcess, free_port
+from berth.testing import LOOPBACK, free_port, predictor_process, transformer_process
 
 
 def _metric(url: str, name: str) -> float:
@@ -49,40 +47,22 @@ def run(
     rounds: int,
 ) -> dict[str, Any]:
     ws = berth.ws
-    shadow_http, shadow_grpc = free_port(), free_port()
-    http, grpc = free_port(), free_port()
-    url = f"http://{LOOPBACK}:{http}"
-    shadow = ServerProcess(
-        [
-            *("-m", "berth_predictor", "--model_name", MODEL, "--model_dir", str(ws.artifact)),
-            *("--http_port", str(shadow_http), "--grpc_port", str(shadow_grpc)),
-        ],
-        f"http://{LOOPBACK}:{shadow_http}/v2/models/{MODEL}/ready",
-        log_path=logs / "shadow-predictor.log",
-        cwd=PROJECT_ROOT,
+    shadow_ports, ports = (free_port(), free_port()), (free_port(), free_port())
+    url = f"http://{LOOPBACK}:{ports[0]}"
+    shadow = predictor_process(
+        MODEL, ws.artifact, shadow_ports, log_path=logs / "shadow-predictor.log", nice=SHADOW_NICE
     )
-    mirrored = ServerProcess(
-        [
-            *("-m", "berth_transformer", "--model_name", MODEL),
-            *("--predictor_host", f"{LOOPBACK}:{berth.predictor_grpc}"),
-            *("--http_port", str(http), "--grpc_port", str(grpc)),
-        ],
-        f"{url}/v2/models/{MODEL}/ready",
-        env={
-            **ws.redis_env,
-            "BERTH_TRANSFORMER_FEATURE_REPO": str(ws.repo),
-            "BERTH_TRANSFORMER_MODEL_METADATA": str(ws.artifact / "metadata.json"),
-            "BERTH_TRANSFORMER_SHADOW_HOST": f"{LOOPBACK}:{shadow_grpc}",
-        },
+    mirrored = transformer_process(
+        MODEL,
+        f"{LOOPBACK}:{berth.predictor_grpc}",
+        ports,
+        env=berth.transformer_env_for(
+            BERTH_TRANSFORMER_SHADOW_HOST=f"{LOOPBACK}:{shadow_ports[1]}"
+        ),
         log_path=logs / "berth-transformer-shadowed.log",
-        cwd=PROJECT_ROOT,
     )
     try:
-        shadow.start()
-        assert shadow.proc is not None
-        with contextlib.suppress(OSError):  # its threads, made after this, inherit it
-            os.setpriority(os.PRIO_PROCESS, shadow.proc.pid, SHADOW_NICE)
-        shadow.wait_ready(READY_TIMEOUT_S)
+        shadow.start().wait_ready(READY_TIMEOUT_S)
         mirrored.start().wait_ready(READY_TIMEOUT_S)
         targets = {"off": berth.url, "on": url}
         points: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}

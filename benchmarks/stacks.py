@@ -16,7 +16,13 @@ from pathlib import Path
 
 from benchmarks.payloads import MODEL
 from benchmarks.workspace import Workspace
-from berth.testing import LOOPBACK, ServerProcess, free_port
+from berth.testing import (
+    LOOPBACK,
+    ServerProcess,
+    free_port,
+    predictor_process,
+    transformer_process,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 180.0
@@ -79,36 +85,33 @@ class Stack:
 
 
 class BerthStack(Stack):
-    def start(self) -> BerthStack:
+    def transformer_env_for(self, **extra: str) -> dict[str, str]:
+        """A Berth transformer's environment on this workspace (plus ``extra``)."""
         ws = self.ws
-        self.predictor = self._spawn(
-            "predictor",
-            [
-                *("-m", "berth_predictor"),
-                *("--model_name", MODEL),
-                *("--model_dir", str(ws.artifact)),
-                *("--http_port", str(self.predictor_http), "--grpc_port", str(self.predictor_grpc)),
-            ],
-            f"{self.predictor_url}/v2/models/{MODEL}/ready",
-            self.predictor_env,
-        )
-        self.transformer = self._spawn(
-            "transformer",
-            [
-                *("-m", "berth_transformer"),
-                *("--model_name", MODEL),
-                *("--predictor_host", f"{LOOPBACK}:{self.predictor_grpc}"),
-                *("--predictor_protocol", "grpc-v2"),
-                *("--http_port", str(self.http), "--grpc_port", str(self.grpc)),
-            ],
-            f"{self.url}/v2/models/{MODEL}/ready",
-            {
-                **ws.redis_env,
-                "BERTH_TRANSFORMER_FEATURE_REPO": str(ws.repo),
-                "BERTH_TRANSFORMER_MODEL_METADATA": str(ws.artifact / "metadata.json"),
-                **self.transformer_env,
-            },
-        )
+        return {
+            **ws.redis_env,
+            "BERTH_TRANSFORMER_FEATURE_REPO": str(ws.repo),
+            "BERTH_TRANSFORMER_MODEL_METADATA": str(ws.artifact / "metadata.json"),
+            **self.transformer_env,
+            **extra,
+        }
+
+    def start(self) -> BerthStack:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.predictor = predictor_process(
+            MODEL,
+            self.ws.artifact,
+            (self.predictor_http, self.predictor_grpc),
+            env=self.predictor_env,
+            log_path=self.logs / f"{self.name}-predictor.log",
+        ).start()
+        self.transformer = transformer_process(
+            MODEL,
+            f"{LOOPBACK}:{self.predictor_grpc}",
+            (self.http, self.grpc),
+            env=self.transformer_env_for(),
+            log_path=self.logs / f"{self.name}-transformer.log",
+        ).start()
         return self
 
 

@@ -15,7 +15,6 @@ import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from berth.testing import RedisServer
@@ -101,7 +100,7 @@ class Workspace:
 
     def _materialize(self) -> None:
         """``feast apply`` + every entity's latest row into this Redis (Feast's output: a log)."""
-        from berth.featurerepo import apply_repo, open_store
+        from berth.featurerepo import materialize_latest
 
         os.environ.update(self.redis_env)
         log_path = self.root / "materialize.log"
@@ -112,10 +111,7 @@ class Workspace:
             contextlib.redirect_stderr(log),
         ):
             warnings.simplefilter("ignore")
-            apply_repo(self.repo)
-            now = datetime.now(UTC)
-            store = open_store(self.repo)
-            store.materialize(start_date=now - timedelta(days=3650), end_date=now)
+            materialize_latest(self.repo)
 
     def close(self) -> None:
         self.redis.close()

@@ -10,7 +10,7 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,6 +87,17 @@ def apply_repo(repo: Path, yaml_file: Path | None = None) -> None:
         os.chdir(cwd)
         sys.path.remove(str(repo))
         sys.modules.pop("berth_features", None)
+
+
+def materialize_latest(repo: Path, yaml_file: Path | None = None) -> FeatureStore:
+    """``feast apply``, then each view's whole history up to now into the online store, so
+    every entity's latest row is online (the transformer's TTL check flags, and fills, what is
+    older than its view's TTL). Returns the store."""
+    apply_repo(repo, yaml_file)
+    store = open_store(repo, yaml_file)
+    now = datetime.now(UTC)
+    store.materialize(start_date=now - timedelta(days=3650), end_date=now)
+    return store
 
 
 def service_contract(store: FeatureStore, service_name: str) -> list[ContractFeature]:

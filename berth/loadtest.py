@@ -12,11 +12,20 @@ import asyncio
 import json
 import shutil
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from berth.testing import LOOPBACK, RedisServer, ServerProcess, free_port
+from berth.testing import (
+    LOOPBACK,
+    RedisServer,
+    ServerProcess,
+    free_port,
+    patched_env,
+    predictor_process,
+    transformer_process,
+)
 
 MODEL = "driver-ranking"
 ERROR = 0  # status of a request that got no HTTP answer (connection error, client timeout)
@@ -127,6 +136,43 @@ async def open_loop(
     return run
 
 
+# The transformer's request fields and their Open Inference V2 datatypes.
+REQUEST_FIELDS = ("customer_id", "driver_id", "trip_distance_km", "pickup_hour")
+V2_DATATYPES = {"trip_distance_km": "FP32"}  # the others: INT64
+
+
+def v2_inputs(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Ranking rows as Open Inference V2 REST ``inputs``: one typed 1-D tensor per field."""
+    return [
+        {
+            "name": name,
+            "datatype": V2_DATATYPES.get(name, "INT64"),
+            "shape": [len(rows)],
+            "data": [r[name] for r in rows],
+        }
+        for name in REQUEST_FIELDS
+    ]
+
+
+def grpc_request(rows: Sequence[Mapping[str, Any]], model: str = MODEL) -> Any:
+    """The same rows as a gRPC V2 ``ModelInferRequest`` (typed ``contents``)."""
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    kinds = {"INT64": "int64_contents", "FP32": "fp32_contents"}
+    return pb.ModelInferRequest(
+        model_name=model,
+        inputs=[
+            pb.ModelInferRequest.InferInputTensor(
+                name=t["name"],
+                datatype=t["datatype"],
+                shape=t["shape"],
+                contents=pb.InferTensorContents(**{kinds[t["datatype"]]: t["data"]}),
+            )
+            for t in v2_inputs(rows)
+        ],
+    )
+
+
 def instances(n: int = 5, first_driver: int = 1001, customer: int = 7) -> dict[str, Any]:
     """A KServe V1 body with ``n`` candidate drivers."""
     return {
@@ -190,52 +236,35 @@ class ServingStack:
         return self
 
     def start_predictor(self) -> ServerProcess:
-        http, grpc_port = self.predictor_ports
-        args = ["-m", "berth_predictor", "--model_name", MODEL, "--model_dir", str(self.artifact)]
-        return ServerProcess(
-            [*args, "--http_port", str(http), "--grpc_port", str(grpc_port)],
-            f"http://{LOOPBACK}:{http}/v2/health/ready",
+        return predictor_process(
+            MODEL,
+            self.artifact,
+            self.predictor_ports,
             env=self.predictor_env,
             log_path=self.root / "predictor.log",
         ).start()
 
     def start_transformer(self) -> ServerProcess:
-        http, grpc_port = self.transformer_ports
         env = {
             "REDIS_CONNECTION_STRING": self.redis.connection_string,
             "BERTH_TRANSFORMER_FEATURE_REPO": str(self.repo),
             "BERTH_TRANSFORMER_MODEL_METADATA": str(self.artifact / "metadata.json"),
             **self.transformer_env,
         }
-        return ServerProcess(
-            [
-                *("-m", "berth_transformer", "--model_name", MODEL),
-                *("--predictor_host", f"{LOOPBACK}:{self.predictor_ports[1]}"),
-                *("--http_port", str(http), "--grpc_port", str(grpc_port)),
-            ],
-            f"http://{LOOPBACK}:{http}/v2/health/ready",
+        return transformer_process(
+            MODEL,
+            f"{LOOPBACK}:{self.predictor_ports[1]}",
+            self.transformer_ports,
             env=env,
             log_path=self.root / "transformer.log",
         ).start()
 
     def materialize(self) -> None:
         """Apply the repo and put every entity's latest row into this Redis."""
-        import os
-        from datetime import UTC, datetime, timedelta
+        from berth.featurerepo import materialize_latest
 
-        from berth.featurerepo import apply_repo, open_store
-
-        saved = os.environ.get("REDIS_CONNECTION_STRING")
-        os.environ["REDIS_CONNECTION_STRING"] = self.redis.connection_string
-        try:
-            apply_repo(self.repo)
-            now = datetime.now(UTC)
-            open_store(self.repo).materialize(start_date=now - timedelta(days=3650), end_date=now)
-        finally:
-            if saved is None:
-                os.environ.pop("REDIS_CONNECTION_STRING", None)
-            else:
-                os.environ["REDIS_CONNECTION_STRING"] = saved
+        with patched_env(REDIS_CONNECTION_STRING=self.redis.connection_string):
+            materialize_latest(self.repo)
 
     def save_redis(self) -> None:
         """Snapshot Redis to its dir: a restart on the same port comes back with the data."""

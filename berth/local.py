@@ -29,14 +29,21 @@ import urllib.request
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from berth.cli import DEFAULT_ARTIFACT
 from berth.errors import BerthError
-from berth.testing import LOOPBACK, RedisServer, ServerProcess, free_port
+from berth.loadtest import grpc_request, v2_inputs
+from berth.testing import (
+    LOOPBACK,
+    RedisServer,
+    ServerProcess,
+    free_port,
+    predictor_process,
+    transformer_process,
+)
 
 STATE_DIR = Path(".berth")
 READY_TIMEOUT_S = 180.0
@@ -89,36 +96,34 @@ class LocalStack:
         self.logs.mkdir(parents=True, exist_ok=True)
         predictor_http, predictor_grpc = free_port(), free_port()
         predictor = self._spawn(
-            "predictor",
-            [
-                *("-m", "berth_predictor", "--model_name", meta.name),
-                *("--model_dir", str(self.artifact)),
-                *("--http_port", str(predictor_http), "--grpc_port", str(predictor_grpc)),
-            ],
-            f"http://{LOOPBACK}:{predictor_http}/v2/models/{meta.name}/ready",
-            {},
+            predictor_process(
+                meta.name,
+                self.artifact,
+                (predictor_http, predictor_grpc),
+                log_path=self.logs / "predictor.log",
+            )
         )
         extra = self._extra_predictors(meta.name)
         yaml_file, store_env, store_label = self._online_store()
         self._materialize(yaml_file, store_env)
         predictor_host = predictor_grpc if self.predictor_protocol == "grpc-v2" else predictor_http
+        env = {
+            **store_env,
+            "BERTH_TRANSFORMER_FEATURE_REPO": str(self.repo),
+            "BERTH_TRANSFORMER_FEATURE_STORE_YAML": str(yaml_file),
+            "BERTH_TRANSFORMER_FEATURE_SERVICE": meta.feature_service,
+            "BERTH_TRANSFORMER_MODEL_METADATA": str(self.artifact / "metadata.json"),
+            **extra.env,
+        }
         transformer = self._spawn(
-            "transformer",
-            [
-                *("-m", "berth_transformer", "--model_name", meta.name),
-                *("--predictor_host", f"{LOOPBACK}:{predictor_host}"),
-                *("--predictor_protocol", self.predictor_protocol),
-                *("--http_port", str(self.port), "--grpc_port", str(self.grpc_port)),
-            ],
-            f"http://{LOOPBACK}:{self.port}/v2/models/{meta.name}/ready",
-            {
-                **store_env,
-                "BERTH_TRANSFORMER_FEATURE_REPO": str(self.repo),
-                "BERTH_TRANSFORMER_FEATURE_STORE_YAML": str(yaml_file),
-                "BERTH_TRANSFORMER_FEATURE_SERVICE": meta.feature_service,
-                "BERTH_TRANSFORMER_MODEL_METADATA": str(self.artifact / "metadata.json"),
-                **extra.env,
-            },
+            transformer_process(
+                meta.name,
+                f"{LOOPBACK}:{predictor_host}",
+                (self.port, self.grpc_port),
+                env=env,
+                log_path=self.logs / "transformer.log",
+                predictor_protocol=self.predictor_protocol,
+            )
         )
         self.echo("waiting for predictor and transformer to be ready ...")
         for name, proc in (("predictor", predictor), *extra.procs, ("transformer", transformer)):
@@ -149,21 +154,16 @@ class LocalStack:
             if not (artifact / "metadata.json").exists():
                 raise LocalModeError(f"--{role} {artifact}: no artifact there (`berth build`)")
             http, grpc = free_port(), free_port()
+            # One machine: the shadow's CPU must not slow the primary.
             proc = self._spawn(
-                role,
-                [
-                    *("-m", "berth_predictor", "--model_name", model_name),
-                    *("--model_dir", str(artifact)),
-                    *("--http_port", str(http), "--grpc_port", str(grpc)),
-                ],
-                f"http://{LOOPBACK}:{http}/v2/models/{model_name}/ready",
-                {},
+                predictor_process(
+                    model_name,
+                    artifact,
+                    (http, grpc),
+                    log_path=self.logs / f"{role}.log",
+                    nice=SHADOW_NICE if role == "shadow" else 0,
+                )
             )
-            if role == "shadow" and proc.proc is not None:
-                # One machine: the shadow's CPU must not slow the primary (its threads, made
-                # after this, inherit the lower priority).
-                with contextlib.suppress(OSError):
-                    os.setpriority(os.PRIO_PROCESS, proc.proc.pid, SHADOW_NICE)
             port = grpc if self.predictor_protocol == "grpc-v2" else http
             extra.env[f"BERTH_TRANSFORMER_{role.upper()}_HOST"] = f"{LOOPBACK}:{port}"
             extra.procs.append((role, proc))
@@ -217,14 +217,9 @@ class LocalStack:
         ):
             warnings.simplefilter("ignore")
             try:
-                from berth.featurerepo import apply_repo, open_store
+                from berth.featurerepo import materialize_latest
 
-                apply_repo(self.repo, yaml_file)
-                store = open_store(self.repo, yaml_file)
-                now = datetime.now(UTC)
-                # The whole history, so every entity's latest row is online; the transformer's
-                # TTL check then flags (and fills) what is older than its view's TTL.
-                store.materialize(start_date=now - timedelta(days=3650), end_date=now)
+                materialize_latest(self.repo, yaml_file)
             except Exception as exc:
                 raise LocalModeError(
                     f"could not materialize into the online store: {type(exc).__name__}: "
@@ -232,11 +227,9 @@ class LocalStack:
                 ) from exc
         self.echo(f"features online in {time.monotonic() - started:.1f}s")
 
-    def _spawn(
-        self, name: str, args: list[str], ready_url: str, env: dict[str, str]
-    ) -> ServerProcess:
-        proc = ServerProcess(args, ready_url, env=env, log_path=self.logs / f"{name}.log").start()
-        self._procs.append(proc)
+    def _spawn(self, proc: ServerProcess) -> ServerProcess:
+        """Start ``proc``; :meth:`stop` stops it with the others."""
+        self._procs.append(proc.start())
         return proc
 
     def _wait(self, name: str, proc: ServerProcess) -> None:
@@ -331,22 +324,9 @@ EXAMPLE = [
 ]
 
 
-def _v2_inputs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    types = {"customer_id": "INT64", "driver_id": "INT64", "trip_distance_km": "FP32"}
-    return [
-        {
-            "name": k,
-            "datatype": types.get(k, "INT64"),
-            "shape": [len(rows)],
-            "data": [r[k] for r in rows],
-        }
-        for k in ("customer_id", "driver_id", "trip_distance_km", "pickup_hour")
-    ]
-
-
 def usage(ep: Endpoints) -> str:
     v1 = json.dumps({"instances": EXAMPLE})
-    v2 = json.dumps({"inputs": _v2_inputs(EXAMPLE)})
+    v2 = json.dumps({"inputs": v2_inputs(EXAMPLE)})
     return f"""
 Berth is up: model {ep.model} {ep.version} (FeatureService {ep.feature_service})
   transformer   REST {ep.http}   gRPC {ep.grpc}
@@ -390,22 +370,11 @@ def _post(url: str, body: dict[str, Any], timeout_s: float = 10.0) -> dict[str, 
 
 def _grpc_scores(target: str, model: str, rows: list[dict[str, Any]]) -> list[float]:
     import grpc
-    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
     from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
-    kinds = {"INT64": "int64_contents", "FP32": "fp32_contents"}
-    inputs = [
-        pb.ModelInferRequest.InferInputTensor(
-            name=t["name"],
-            datatype=t["datatype"],
-            shape=t["shape"],
-            contents=pb.InferTensorContents(**{kinds[t["datatype"]]: t["data"]}),
-        )
-        for t in _v2_inputs(rows)
-    ]
     with grpc.insecure_channel(target) as channel:
         response = GRPCInferenceServiceStub(channel).ModelInfer(
-            pb.ModelInferRequest(model_name=model, inputs=inputs), timeout=10
+            grpc_request(rows, model), timeout=10
         )
     return list(response.outputs[0].contents.fp32_contents)
 
@@ -458,7 +427,7 @@ def _demo_requests(ep: Endpoints, candidates: int, echo: Callable[[str], None]) 
         for i in range(candidates)
     ]
     v1 = _post(f"{ep.http}/v1/models/{ep.model}:predict", {"instances": rows})["predictions"]
-    v2 = _post(f"{ep.http}/v2/models/{ep.model}/infer", {"inputs": _v2_inputs(rows)})
+    v2 = _post(f"{ep.http}/v2/models/{ep.model}/infer", {"inputs": v2_inputs(rows)})
     v2_scores = next(o["data"] for o in v2["outputs"] if o["name"] == "score")
     grpc_scores = _grpc_scores(ep.grpc, ep.model, rows)
     same = _same(v1, v2_scores) and _same(v1, grpc_scores)

@@ -16,10 +16,25 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+
+
+@contextlib.contextmanager
+def patched_env(**values: str) -> Iterator[None]:
+    """Set environment variables for the block, then put back what was there."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def free_port() -> int:
@@ -100,8 +115,10 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
         cwd: Path | None = None,
+        nice: int = 0,
     ) -> None:
         self.args = [sys.executable, *args]
+        self.nice = nice  # niceness of the process and every thread it makes
         self.ready_url = ready_url
         self.env = {**os.environ, **(env or {})}
         self.log_path = log_path or Path(tempfile.mkstemp(prefix="berth-server-", suffix=".log")[1])
@@ -117,6 +134,7 @@ class ServerProcess:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
+                preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None,
             )
         return self
 
@@ -156,3 +174,50 @@ class ServerProcess:
                 self.signal(signal.SIGKILL)
                 self.proc.wait(5)
         return self.proc.returncode
+
+
+def predictor_process(
+    model: str,
+    artifact: Path,
+    ports: tuple[int, int],
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+    nice: int = 0,
+) -> ServerProcess:
+    """``python -m berth_predictor`` serving ``artifact`` on loopback ``(http, grpc)`` ports;
+    ready when the model is. Not started."""
+    http, grpc = ports
+    return ServerProcess(
+        [
+            *("-m", "berth_predictor", "--model_name", model, "--model_dir", str(artifact)),
+            *("--http_port", str(http), "--grpc_port", str(grpc)),
+        ],
+        f"http://{LOOPBACK}:{http}/v2/models/{model}/ready",
+        env=env,
+        log_path=log_path,
+        nice=nice,
+    )
+
+
+def transformer_process(
+    model: str,
+    predictor_host: str,
+    ports: tuple[int, int],
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+    predictor_protocol: str = "grpc-v2",
+) -> ServerProcess:
+    """``python -m berth_transformer`` in front of ``predictor_host`` (``host:port`` of its
+    gRPC port, or of its HTTP port with ``predictor_protocol="v2"``) on loopback ``(http,
+    grpc)`` ports; Berth's settings come in ``env``. Not started."""
+    http, grpc = ports
+    return ServerProcess(
+        [
+            *("-m", "berth_transformer", "--model_name", model),
+            *("--predictor_host", predictor_host, "--predictor_protocol", predictor_protocol),
+            *("--http_port", str(http), "--grpc_port", str(grpc)),
+        ],
+        f"http://{LOOPBACK}:{http}/v2/models/{model}/ready",
+        env=env,
+        log_path=log_path,
+    )

@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import os
 import shutil
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +33,8 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
 from berth.artifact import read_metadata
-from berth.testing import LOOPBACK, RedisServer, ServerProcess, free_port
+from berth.loadtest import v2_inputs
+from berth.testing import LOOPBACK, RedisServer, ServerProcess, free_port, patched_env
 
 pytestmark = pytest.mark.integration
 
@@ -103,28 +103,17 @@ class GrpcSpy(grpc.GenericRpcHandler):
         self._channel.close()
 
 
-@contextmanager
-def redis_env(redis: RedisServer) -> Iterator[None]:
-    saved = os.environ.get("REDIS_CONNECTION_STRING")
-    os.environ["REDIS_CONNECTION_STRING"] = redis.connection_string
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("REDIS_CONNECTION_STRING", None)
-        else:
-            os.environ["REDIS_CONNECTION_STRING"] = saved
+def redis_env(redis: RedisServer) -> AbstractContextManager[None]:
+    return patched_env(REDIS_CONNECTION_STRING=redis.connection_string)
 
 
 def materialize(repo: Path, redis: RedisServer) -> None:
     """Apply the repo, put every entity's latest row online, then the stale/odd test rows."""
-    from berth.featurerepo import apply_repo, open_store
+    from berth.featurerepo import materialize_latest
 
     with redis_env(redis):
-        apply_repo(repo)
-        store = open_store(repo)
+        store = materialize_latest(repo)
         now = datetime.now(UTC)
-        store.materialize(start_date=now - timedelta(days=3650), end_date=now)
         stats = pd.read_parquet(repo / "data" / "driver_hourly_stats.parquet").tail(1)
         profile = pd.read_parquet(repo / "data" / "driver_profile.parquet").head(1)
         ts = pd.Timestamp(now)
@@ -297,19 +286,6 @@ def post(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[in
 def v1(http: str, rows: list[dict], headers: dict[str, str] | None = None) -> tuple[int, dict]:
     status, body, _ = post(f"{http}/v1/models/{MODEL}:predict", {"instances": rows}, headers)
     return status, body
-
-
-def v2_inputs(rows: list[dict]) -> list[dict]:
-    types = {"trip_distance_km": "FP32"}
-    return [
-        {
-            "name": k,
-            "datatype": types.get(k, "INT64"),
-            "shape": [len(rows)],
-            "data": [r[k] for r in rows],
-        }
-        for k in ("customer_id", "driver_id", "trip_distance_km", "pickup_hour")
-    ]
 
 
 def grpc_infer(
