@@ -15,7 +15,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import FastAPI
 from kserve import model_server
@@ -24,15 +24,9 @@ from berth.observability import configure_logging, get_logger
 from berth.serving.drain import DrainingModelServer
 from berth.serving.errors import install_rest_handler
 from berth.serving.guard import Guard, LimitsMiddleware
+from berth.serving.settings import ServingSettings
 
 log = get_logger(__name__)
-
-
-class ServingSettings(Protocol):
-    shutdown_grace_s: float
-    shutdown_delay_s: float
-    max_request_bytes: int
-    log_level: str
 
 
 class _PerRequestLines(logging.Filter):
@@ -67,7 +61,6 @@ def use_uvloop(choice: str) -> bool:
 
 def serve(
     model: Any,
-    guard: Guard,
     args: argparse.Namespace,
     settings: ServingSettings,
     *,
@@ -76,7 +69,9 @@ def serve(
     install: Callable[[FastAPI], None] | None = None,
     on_idle: Callable[[float], Awaitable[None]] | None = None,
 ) -> None:
-    """Serve ``model`` until SIGTERM has drained it; blocks."""
+    """Serve ``model`` (with its in-flight ``model.guard``) until SIGTERM has drained it;
+    blocks."""
+    guard: Guard = model.guard
     # KServe's gRPC server reads its options from its own parse of argv: cap them there.
     model_server.args.grpc_max_receive_message_length = min(
         args.grpc_max_receive_message_length, settings.max_request_bytes

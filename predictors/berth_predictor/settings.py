@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from berth.serving.settings import ServingSettings
 
 
-class PredictorSettings(BaseSettings):
+class PredictorSettings(ServingSettings):
     """Everything the predictor reads from its environment; the chart only sets env vars."""
 
     model_config = SettingsConfigDict(env_prefix="BERTH_PREDICTOR_", extra="ignore")
@@ -45,19 +47,8 @@ class PredictorSettings(BaseSettings):
     """Largest request body (REST: 413 naming this setting) and gRPC message (the gRPC
     server's max receive size; larger is RESOURCE_EXHAUSTED)."""
 
-    shutdown_grace_s: float = Field(default=25.0, gt=0)
-    """On SIGTERM: readiness drops, in-flight requests finish, the process exits within this
-    many seconds. Keep it under the pod's terminationGracePeriodSeconds (30 in the chart)."""
-
-    shutdown_delay_s: float = Field(default=0.0, ge=0)
-    """On SIGTERM, keep serving new requests this long after readiness drops (time for the
-    endpoint to leave the Service); then new work gets 503."""
-
     warmup_runs: int = Field(default=20, ge=1)
     """ORT runs at max_batch_rows before the model reports ready."""
-
-    log_level: str = "INFO"
-    """Log level of the JSON logs."""
 
     enable_trace_logs: bool = False
     """KServe's per-request trace line (costs about a third of the throughput)."""

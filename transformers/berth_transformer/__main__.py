@@ -59,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     serve(
         model,
-        model.guard,
         args,
         settings,
         component="transformer",

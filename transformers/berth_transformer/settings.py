@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from berth.featurerepo import REDIS_YAML, REPO_DIR
+from berth.serving.settings import ServingSettings
 
 Policy = Literal["default", "reject"]
 SourceKind = Literal["auto", "redis", "feast"]
 
 
-class TransformerSettings(BaseSettings):
+class TransformerSettings(ServingSettings):
     """Configuration of ``python -m berth_transformer``."""
 
     model_config = SettingsConfigDict(env_prefix="BERTH_TRANSFORMER_", extra="ignore")
@@ -80,23 +81,12 @@ class TransformerSettings(BaseSettings):
     """Largest request body (REST: 413 naming this setting) and gRPC message (the gRPC
     server's max receive size; larger is RESOURCE_EXHAUSTED)."""
 
-    shutdown_grace_s: float = Field(default=25.0, gt=0)
-    """On SIGTERM: readiness drops, in-flight requests finish, the process exits within this
-    many seconds. Keep it under the pod's terminationGracePeriodSeconds (30 in the chart)."""
-
-    shutdown_delay_s: float = Field(default=0.0, ge=0)
-    """On SIGTERM, keep serving new requests this long after readiness drops (time for the
-    endpoint to leave the Service); then new work gets 503."""
-
     drift_window: int = Field(default=5000, ge=0)
     """Served rows kept for drift (PSI per feature against the artifact's training
     histograms, gauge ``berth_transformer_feature_psi``); 0 turns drift off."""
 
     drift_refresh_s: float = Field(default=5.0, ge=0)
     """Recompute the PSI gauges at most this often (on scrape of /metrics)."""
-
-    log_level: str = "INFO"
-    """Log level of the JSON logs (structlog, stderr)."""
 
     canary_host: str | None = None
     """``host:port`` of a canary predictor (same protocol as the primary: its gRPC port for

@@ -1,0 +1,25 @@
+"""Settings both serving containers share; each adds its own under its ``BERTH_<ROLE>_`` prefix."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+
+class ServingSettings(BaseSettings):
+    """Shutdown and logging, the same in the predictor and the transformer. Subclasses set
+    ``model_config`` (the env prefix) and declare ``max_request_bytes`` with their default."""
+
+    max_request_bytes: int
+    """Largest request body (REST: 413 naming this setting) and gRPC message."""
+
+    shutdown_grace_s: float = Field(default=25.0, gt=0)
+    """On SIGTERM: readiness drops, in-flight requests finish, the process exits within this
+    many seconds. Keep it under the pod's terminationGracePeriodSeconds (30 in the chart)."""
+
+    shutdown_delay_s: float = Field(default=0.0, ge=0)
+    """On SIGTERM, keep serving new requests this long after readiness drops (time for the
+    endpoint to leave the Service); then new work gets 503."""
+
+    log_level: str = "INFO"
+    """Log level of the JSON logs (structlog, stderr)."""
