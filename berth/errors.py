@@ -15,6 +15,9 @@ class BerthError(Exception):
     status: int = 500
     grpc_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     public_message = "internal error"
+    # False for refusals that metrics count (overload, drain, warm-up): a log line per
+    # refused request would add to the load that caused it.
+    log_each: bool = True
 
     def __init__(self, message: str = "", **details: object) -> None:
         super().__init__(message or self.public_message)
@@ -62,6 +65,7 @@ class OverloadedError(BerthError):
     status = 429
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
     public_message = "server overloaded, retry later"
+    log_each = False
 
     def __init__(self, message: str = "", retry_after_s: int = 1) -> None:
         super().__init__(message)
@@ -116,3 +120,4 @@ class ShuttingDownError(BerthError):
     status = 503
     grpc_code = grpc.StatusCode.UNAVAILABLE
     public_message = "server shutting down, retry on another replica"
+    log_each = False

@@ -15,7 +15,9 @@ from grpc_interceptor.exceptions import GrpcException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from berth.errors import BerthError, OverloadedError
-from berth.observability import REQUEST_ID_HEADER, request_id_var
+from berth.observability import REQUEST_ID_HEADER, get_logger, request_id_var
+
+log = get_logger(__name__)
 
 
 class WireError(GrpcException):
@@ -28,6 +30,30 @@ class WireError(GrpcException):
 
     def __str__(self) -> str:
         return self.error.client_message
+
+
+def to_wire(exc: Exception, request_id: str) -> tuple[str, Exception]:
+    """What a model's ``__call__`` raises for ``exc`` (call it in the ``except`` block), and
+    the outcome label of its metrics.
+
+    A :class:`BerthError` goes out as itself (logged, unless metrics count it); KServe's own
+    ``InvalidInput`` stays a 400 for KServe's handler; anything else is logged with its
+    traceback and goes out as a 500 without internals.
+    """
+    from kserve.errors import InvalidInput
+
+    if isinstance(exc, BerthError):
+        if exc.log_each:
+            if exc.status >= 500:
+                log.warning("request failed", status=exc.status, error=exc.message)
+            else:
+                field = exc.details.get("field")
+                log.info("request refused", status=exc.status, error=exc.message, field=field)
+        return str(exc.status), WireError(exc, request_id)
+    if isinstance(exc, InvalidInput):
+        return "400", exc
+    log.exception("request failed", status=500)  # called inside the except block
+    return "500", WireError(BerthError(), request_id)
 
 
 def rest_response(error: BerthError, request_id: str | None = None) -> JSONResponse:

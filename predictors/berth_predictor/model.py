@@ -26,7 +26,7 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from berth.artifact import ArtifactMetadata, verify_artifact
 from berth.errors import BerthError
 from berth.observability import REQUEST_ID_HEADER, get_logger, new_request_id, request_id_var
-from berth.serving.errors import WireError
+from berth.serving.errors import to_wire
 from berth.serving.guard import Guard
 from berth_predictor import metrics
 from berth_predictor.batcher import Batcher
@@ -46,6 +46,7 @@ class WarmingUpError(BerthError):
     status = 503
     grpc_code = grpc.StatusCode.UNAVAILABLE
     public_message = "model is warming up, retry later"
+    log_each = False
 
 
 @dataclass
@@ -146,14 +147,9 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
                     return await super().__call__(body, headers, verb)
                 finally:
                     metrics.INFLIGHT.dec()
-        except BerthError as exc:
-            outcome = str(exc.status)
-            _log_refusal(exc)
-            raise WireError(exc, request_id) from None
-        except Exception:
-            outcome = "500"
-            log.exception("request failed", status=500)
-            raise WireError(BerthError(), request_id) from None  # no internals in the body
+        except Exception as exc:
+            outcome, wire = to_wire(exc, request_id)
+            raise wire from None
         finally:
             metrics.REQUEST_SECONDS.labels(_protocol(body), outcome).observe(
                 time.perf_counter() - started
@@ -227,16 +223,3 @@ def _protocol(body: object) -> str:
     if isinstance(body, InferRequest):
         return "grpc-v2" if body.from_grpc else "v2"
     return "v1"
-
-
-def _log_refusal(exc: BerthError) -> None:
-    """One line per refused request, with its request id (bound) and no payload. Overload
-    and drain refusals are counted in metrics instead (a line each would add to the load)."""
-    if exc.status in (429, 503):
-        return
-    if exc.status >= 500:
-        log.warning("request failed", status=exc.status, error=exc.message)
-    else:
-        log.info(
-            "request refused", status=exc.status, error=exc.message, field=exc.details.get("field")
-        )

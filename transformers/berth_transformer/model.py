@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 import kserve
 import numpy as np
-from kserve.errors import InvalidInput
 from kserve.model import InferenceVerb
 from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse
 
@@ -26,7 +25,7 @@ from berth.artifact import ArtifactMetadata, read_metadata
 from berth.errors import ArtifactError, BerthError, ContractMismatchError
 from berth.featurerepo import ContractFeature
 from berth.observability import REQUEST_ID_HEADER, get_logger, new_request_id, request_id_var
-from berth.serving.errors import WireError
+from berth.serving.errors import to_wire
 from berth.serving.guard import Guard
 from berth_transformer import contract, metrics, routing
 from berth_transformer.drift_monitor import DriftMonitor, open_monitor
@@ -178,18 +177,11 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         try:
             async with self.guard.request("the feature read and the predictor"):
                 return await super().__call__(body, headers, verb)
-        except BerthError as exc:
-            outcome = str(exc.status)
-            level = log.warning if exc.status >= 500 else log.info
-            level("request failed", status=exc.status, error=exc.message)
-            raise WireError(exc, request_id) from None
-        except InvalidInput:
-            outcome = "400"
-            raise
-        except Exception:
-            outcome = "500"
-            log.exception("request failed", status=500)
-            raise
+        except Exception as exc:
+            outcome, wire = to_wire(exc, request_id)
+            if wire is exc:  # KServe's own 400: its handler answers it
+                raise
+            raise wire from None
         finally:
             elapsed = time.perf_counter() - started
             metrics.REQUEST_SECONDS.labels(call.protocol, outcome).observe(elapsed)

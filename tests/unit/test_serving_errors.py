@@ -1,0 +1,41 @@
+"""The one mapping from whatever a model call raised to what goes on the wire."""
+
+from __future__ import annotations
+
+import pytest
+from kserve.errors import InvalidInput
+
+from berth.errors import DependencyUnavailableError, InvalidInputError, OverloadedError
+from berth.serving.errors import WireError, to_wire
+
+
+def _mapped(exc: Exception) -> tuple[str, Exception]:
+    try:
+        raise exc
+    except Exception as caught:
+        return to_wire(caught, "req-1")
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (InvalidInputError("driver_id: must be an integer", field="driver_id"), "400"),
+        (OverloadedError(), "429"),
+        (DependencyUnavailableError("online store"), "503"),
+    ],
+)
+def test_berth_errors_go_out_as_themselves(error: Exception, status: str) -> None:
+    outcome, wire = _mapped(error)
+    assert outcome == status
+    assert isinstance(wire, WireError) and wire.error is error and wire.request_id == "req-1"
+
+
+def test_kserve_invalid_input_stays_a_400_for_kserve() -> None:
+    error = InvalidInput("bad tensor")
+    assert _mapped(error) == ("400", error)
+
+
+def test_anything_else_is_a_500_without_internals() -> None:
+    outcome, wire = _mapped(RuntimeError("secret path /srv/model.onnx"))
+    assert outcome == "500" and isinstance(wire, WireError)
+    assert wire.error.status == 500 and "secret" not in str(wire)
