@@ -207,16 +207,21 @@ async def _same_matrix(
     return True
 
 
+# Every reader, in report order; ``redis_floor`` (the denominator of the ratios) last.
+READERS = (
+    "berth",
+    "berth_feast_source",
+    "feast_sdk",
+    "feast_sdk_async",
+    "redis_floor_async",
+    "redis_floor",
+)
+
+
 def ratios(result: dict[str, Any]) -> dict[str, float]:
     floor = result["redis_floor"]["p50_ms"]
     out = {}
-    for name in (
-        "berth",
-        "berth_feast_source",
-        "feast_sdk",
-        "feast_sdk_async",
-        "redis_floor_async",
-    ):
+    for name in READERS[:-1]:
         if name in result:
             out[f"{name}_over_floor"] = round(result[name]["p50_ms"] / floor, 2)
     return out

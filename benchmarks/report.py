@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.features_bench import READERS
+
 
 def _fmt(value: Any, digits: int = 2) -> str:
     if value is None:
@@ -231,14 +233,7 @@ def markdown(results: dict[str, Any]) -> str:
                     feats["detail"][name]["p99_ms"],
                     feats["detail"][name]["p50_ms"] / feats["detail"]["redis_floor"]["p50_ms"],
                 ]
-                for name in (
-                    "berth",
-                    "berth_feast_source",
-                    "feast_sdk",
-                    "feast_sdk_async",
-                    "redis_floor_async",
-                    "redis_floor",
-                )
+                for name in READERS
                 if name in feats["detail"]
             ],
         ),
