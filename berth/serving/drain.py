@@ -6,7 +6,11 @@ serves) and readiness never drops. Here SIGTERM (or SIGINT) starts a drain inste
 1. readiness answers 503 at once (Kubernetes stops sending new traffic);
 2. after ``delay_s`` (endpoint propagation; 0 locally) new work gets 503 + ``Retry-After``;
 3. in-flight requests finish (bounded by what is left of ``grace_s``);
-4. uvicorn and the gRPC server stop; the process exits before ``grace_s`` has passed.
+4. background work (the transformer's shadow queue) is given what is left of the grace;
+5. the refusals go on until no request has arrived for ``QUIET_S`` (each one closes its
+   connection): uvicorn's stop closes idle keep-alive connections and the accept backlog, and
+   a request the server had not read yet would be reset, not answered;
+6. uvicorn and the gRPC server stop; the process exits before ``grace_s`` has passed.
 
 A second signal exits at once. ``grace_s`` should stay a few seconds under the pod's
 ``terminationGracePeriodSeconds`` (the chart's 30 s -> 25 s).
@@ -27,6 +31,8 @@ from berth.observability import get_logger
 from berth.serving.guard import Guard
 
 log = get_logger(__name__)
+
+QUIET_S = 0.25  # no request for this long: nothing is left unread on a socket
 
 
 class DrainingModelServer(kserve.ModelServer):  # type: ignore[misc]
@@ -87,9 +93,12 @@ class DrainingModelServer(kserve.ModelServer):  # type: ignore[misc]
                 await asyncio.wait_for(self.on_idle(left), left)
             except Exception as exc:  # background work must never block the exit
                 log.warning("background work unfinished at exit", error=repr(exc))
+        left = self.grace_s - (time.monotonic() - started) - 1.0
+        quiet = idle and await self.guard.wait_quiet(QUIET_S, max(0.0, left))
         log.info(
             "drained" if idle else "drain budget spent",
             inflight=self.guard.inflight,
+            quiet=quiet,
             seconds=round(time.monotonic() - started, 3),
         )
         self._stop_servers(force=not idle)

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from grpc_interceptor.exceptions import GrpcException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from berth.errors import BerthError, OverloadedError
+from berth.errors import BerthError, OverloadedError, ShuttingDownError
 from berth.observability import REQUEST_ID_HEADER, get_logger, request_id_var
 
 log = get_logger(__name__)
@@ -62,6 +62,8 @@ def rest_response(error: BerthError, request_id: str | None = None) -> JSONRespo
         headers["Retry-After"] = str(error.retry_after_s)
     elif error.status == 503:
         headers["Retry-After"] = "1"
+    if isinstance(error, ShuttingDownError):
+        headers["Connection"] = "close"  # this server is going away: no reuse of the socket
     if request_id:
         headers[REQUEST_ID_HEADER] = request_id
     return JSONResponse(

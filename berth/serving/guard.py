@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -54,6 +55,7 @@ class Guard:
         self.inflight = 0
         self.draining = False  # readiness is false
         self.accepting = True  # new work is admitted
+        self.last_arrival = 0.0  # monotonic time the last request reached this process
         self._on_reject = on_reject or (lambda reason: None)
         self._idle = asyncio.Event()
 
@@ -64,6 +66,7 @@ class Guard:
         if _admitted.get():
             yield
             return
+        self.last_arrival = time.monotonic()
         if not self.accepting:
             self._on_reject("draining")
             raise ShuttingDownError()
@@ -107,6 +110,18 @@ class Guard:
             return False
         return True
 
+    async def wait_quiet(self, quiet_s: float, timeout_s: float) -> bool:
+        """True once no request has arrived for ``quiet_s``; False if ``timeout_s`` passed
+        first. Closing a connection whose request the server has not read yet resets it, so a
+        draining server closes its sockets only after its clients have stopped sending."""
+        deadline = time.monotonic() + timeout_s
+        while (since := time.monotonic() - self.last_arrival) < quiet_s:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(quiet_s - since, left))
+        return True
+
 
 def _is_readiness(path: str) -> bool:
     """V2 server/model readiness, and KServe V1's model status (``GET /v1/models/<name>``)."""
@@ -130,6 +145,7 @@ class LimitsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self.guard.last_arrival = time.monotonic()
         path, method = scope.get("path", ""), scope.get("method", "GET")
         if self.guard.draining and method == "GET" and _is_readiness(path):
             await _json(send, 503, {"ready": False, "reason": "shutting down"})

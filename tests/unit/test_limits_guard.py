@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import grpc
@@ -141,7 +142,41 @@ def test_middleware_429_with_retry_after_and_readiness_while_draining() -> None:
     guard.accepting = False
     status, headers, content = asyncio.run(_call(mw, "/v1/models/m:predict", b"{}"))
     assert (status, headers["retry-after"]) == (503, "1")
+    assert headers["connection"] == "close"  # the client does not reuse a closing server's socket
     assert content == {"error": "server shutting down, retry on another replica"}
+
+
+def test_wait_quiet_waits_for_arrivals_to_stop_within_its_bound() -> None:
+    """The drain closes sockets only after requests stopped coming (a request the server has
+    not read yet is reset when its connection closes); a sender that never stops is bounded."""
+    guard = Guard(4)
+    guard.accepting = False
+    mw = LimitsMiddleware(_echo, guard, 1024, "X")
+
+    async def refused_every(interval_s: float, until: float) -> None:
+        while time.monotonic() < until:
+            status, _, _ = await _call(mw, "/v1/models/m:predict", b"{}")
+            assert status == 503
+            await asyncio.sleep(interval_s)
+
+    async def scenario() -> tuple[bool, float, bool, float]:
+        started = time.monotonic()
+        sender = asyncio.create_task(refused_every(0.02, started + 0.3))
+        await asyncio.sleep(0.01)  # the first refusal
+        quiet = await guard.wait_quiet(0.1, timeout_s=2.0)
+        waited = time.monotonic() - started
+        await sender
+        endless = asyncio.create_task(refused_every(0.02, time.monotonic() + 1.0))
+        await asyncio.sleep(0.01)
+        started = time.monotonic()
+        bounded = await guard.wait_quiet(0.1, timeout_s=0.2)
+        capped = time.monotonic() - started
+        await endless
+        return quiet, waited, bounded, capped
+
+    quiet, waited, bounded, capped = asyncio.run(scenario())
+    assert quiet and waited >= 0.3 + 0.1 - 0.03  # the last arrival at ~0.3 s, then 0.1 s quiet
+    assert not bounded and capped < 0.5
 
 
 class SlowPredictor:
