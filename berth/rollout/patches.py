@@ -266,23 +266,38 @@ def promote(
     storage_uri: str | None = None,
     name: str | None = None,
 ) -> Patch:
-    """Make the canary the primary. The transformer mode needs the canary's ``storage_uri``."""
+    """Make the canary the primary. The transformer mode needs the canary's ``storage_uri``.
+
+    In every mode the transformer's own ``STORAGE_URI`` (the artifact whose ``metadata.json``
+    gives it fill values, the drift reference and the contract it checks at start) follows
+    the promoted model, so the transformer describes the model that now answers.
+    """
     if mode is Mode.KNATIVE:
-        if "canaryTrafficPercent" not in iv.spec(obj)["predictor"]:
+        predictor = iv.spec(obj)["predictor"]
+        if "canaryTrafficPercent" not in predictor:
             raise RolloutError("no canary to promote: spec.predictor has no canaryTrafficPercent")
-        ops = [*_guard(obj), {"op": "remove", "path": "/spec/predictor/canaryTrafficPercent"}]
-        return Patch(mode, "remove spec.predictor.canaryTrafficPercent (latest revision 100%)", ops)
+        follow, also = _transformer_follows(obj, iv.model_uri_slot(predictor).value)
+        ops = [
+            *_guard(obj),
+            {"op": "remove", "path": "/spec/predictor/canaryTrafficPercent"},
+            *follow,
+        ]
+        summary = "remove spec.predictor.canaryTrafficPercent (latest revision 100%)"
+        return Patch(mode, summary + also, ops)
     if mode is Mode.STANDARD:
         index = _existing_canary(obj, name)
         entry = iv.canaries(obj)[index]
+        follow, also = _transformer_follows(obj, iv.model_uri_slot(entry["predictor"]).value)
         ops = [
             *_guard(obj),
             *_name_test(entry, index),
             {"op": "replace", "path": "/spec/predictor", "value": entry["predictor"]},
             _remove_canary(obj, index),
+            *follow,
         ]
         label = entry["predictor"].get("name", index)
-        return Patch(mode, f"spec.predictor = spec.canary[{label}].predictor; entry removed", ops)
+        summary = f"spec.predictor = spec.canary[{label}].predictor; entry removed"
+        return Patch(mode, summary + also, ops)
     base, container = _transformer(obj)
     if not iv.env_value(container, iv.CANARY_HOST):
         raise RolloutError(f"no transformer canary to promote ({iv.CANARY_HOST} is not set)")
@@ -292,9 +307,24 @@ def promote(
             "pass --storage-uri (the model the canary host serves)"
         )
     uri_ops, where = _uri_ops(("spec", "predictor"), iv.spec(obj)["predictor"], storage_uri)
-    env_ops = _env_ops(base, container, {}, (iv.CANARY_HOST, iv.CANARY_PERCENT))
+    current = iv.env_value(container, iv.STORAGE_URI_ENV)
+    follow = {} if current in (None, storage_uri) else {iv.STORAGE_URI_ENV: storage_uri}
+    env_ops = _env_ops(base, container, follow, (iv.CANARY_HOST, iv.CANARY_PERCENT))
     summary = f"spec.predictor.{where}={storage_uri}; transformer canary env removed"
+    if follow:
+        summary += f", its {iv.STORAGE_URI_ENV}={storage_uri}"
     return Patch(mode, summary, [*_guard(obj), *uri_ops, *env_ops])
+
+
+def _transformer_follows(obj: dict[str, Any], uri: str) -> tuple[JsonPatch, str]:
+    """Ops pointing the transformer's ``STORAGE_URI`` at ``uri`` (none when it has no such env
+    or already points there), and the words for the patch's summary."""
+    found = iv.transformer_container(obj)
+    if found is None or iv.env_value(found[1], iv.STORAGE_URI_ENV) in (None, uri):
+        return [], ""
+    base = ("spec", "transformer", "containers", found[0])
+    ops = _env_ops(base, found[1], {iv.STORAGE_URI_ENV: uri})
+    return ops, f"; transformer {iv.STORAGE_URI_ENV}={uri}"
 
 
 def rollback(obj: dict[str, Any], mode: Mode, *, name: str | None = None) -> Patch:

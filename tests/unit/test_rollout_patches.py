@@ -63,6 +63,7 @@ PREDICTORS: dict[str, dict[str, Any]] = {
 def make(mode: str, predictor: str = "container", **transformer_env: str) -> dict[str, Any]:
     """A driver-ranking InferenceService in ``mode`` (Serverless or RawDeployment)."""
     env = [
+        {"name": "STORAGE_URI", "value": V1},  # the chart's: the artifact for its metadata.json
         {"name": "BERTH_TRANSFORMER_FEATURE_SERVICE", "value": "driver_ranking_v1"},
         {"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "r", "key": "p"}}},
     ] + [{"name": k, "value": v} for k, v in transformer_env.items()]
@@ -115,9 +116,11 @@ def test_knative_canary_promote(schema: dict[str, Any], shape: str) -> None:
     assert uri(obj["spec"]["predictor"]) == V2
     obj = step(obj, patches.canary(obj, 50, Mode.KNATIVE), schema)
     assert obj["spec"]["predictor"]["canaryTrafficPercent"] == 50
+    assert env(obj)["STORAGE_URI"] == V1  # the transformer describes the primary meanwhile
     obj = step(obj, patches.promote(obj, Mode.KNATIVE), schema)
     assert "canaryTrafficPercent" not in obj["spec"]["predictor"]
     assert uri(obj["spec"]["predictor"]) == V2
+    assert env(obj)["STORAGE_URI"] == V2  # and the promoted model after
 
 
 def test_knative_rollback(schema: dict[str, Any], shape: str) -> None:
@@ -125,6 +128,7 @@ def test_knative_rollback(schema: dict[str, Any], shape: str) -> None:
     obj = step(obj, patches.canary(obj, 10, Mode.KNATIVE, storage_uri=V2), schema)
     obj = step(obj, patches.rollback(obj, Mode.KNATIVE), schema)
     assert obj["spec"]["predictor"]["canaryTrafficPercent"] == 0
+    assert env(obj)["STORAGE_URI"] == V1
 
 
 def test_knative_promote_and_rollback_need_a_canary() -> None:
@@ -152,7 +156,7 @@ def test_standard_canary_promote(schema: dict[str, Any], shape: str) -> None:
     obj = step(obj, patches.promote(obj, Mode.STANDARD), schema)
     assert "canary" not in obj["spec"]
     assert obj["spec"]["predictor"]["name"] == "v2"  # its Deployment is kept, no restart
-    assert uri(obj["spec"]["predictor"]) == V2
+    assert uri(obj["spec"]["predictor"]) == V2 and env(obj)["STORAGE_URI"] == V2
     # The next canary needs a name other than the primary's.
     with pytest.raises(RolloutError, match="already called"):
         patches.canary(obj, 5, Mode.STANDARD, storage_uri=V3, name="v2")
@@ -165,6 +169,7 @@ def test_standard_rollback_removes_the_entry(schema: dict[str, Any], shape: str)
     obj = step(obj, patches.canary(obj, 20, Mode.STANDARD, storage_uri=V2), schema)
     obj = step(obj, patches.rollback(obj, Mode.STANDARD), schema)
     assert "canary" not in obj["spec"] and uri(obj["spec"]["predictor"]) == V1
+    assert env(obj)["STORAGE_URI"] == V1
 
 
 def test_standard_several_canaries(schema: dict[str, Any]) -> None:
@@ -179,6 +184,7 @@ def test_standard_several_canaries(schema: dict[str, Any]) -> None:
     assert [e["predictor"]["name"] for e in obj["spec"]["canary"]] == ["b"]
     obj = step(obj, patches.promote(obj, Mode.STANDARD, name="b"), schema)
     assert "canary" not in obj["spec"] and uri(obj["spec"]["predictor"]) == V3
+    assert env(obj)["STORAGE_URI"] == V3
 
 
 def test_standard_canary_needs_a_model_and_a_valid_name() -> None:
@@ -215,7 +221,7 @@ def test_transformer_canary_promote(schema: dict[str, Any], mode: str, shape: st
         patches.promote(obj, Mode.TRANSFORMER)
     obj = step(obj, patches.promote(obj, Mode.TRANSFORMER, storage_uri=V2), schema)
     assert iv.CANARY_HOST not in env(obj) and iv.CANARY_PERCENT not in env(obj)
-    assert uri(obj["spec"]["predictor"]) == V2
+    assert uri(obj["spec"]["predictor"]) == V2 and env(obj)["STORAGE_URI"] == V2
     assert env(obj)["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "r", "key": "p"}}
 
 
@@ -223,6 +229,7 @@ def test_transformer_rollback(schema: dict[str, Any], mode: str) -> None:
     obj = make(mode, **{iv.CANARY_HOST: CANARY_HOST, iv.CANARY_PERCENT: "30"})
     obj = step(obj, patches.rollback(obj, Mode.TRANSFORMER), schema)
     assert iv.CANARY_HOST not in env(obj) and uri(obj["spec"]["predictor"]) == V1
+    assert env(obj)["STORAGE_URI"] == V1
     with pytest.raises(RolloutError, match="no transformer canary"):
         patches.rollback(obj, Mode.TRANSFORMER)
 
@@ -251,6 +258,19 @@ def test_transformer_without_env_list(schema: dict[str, Any]) -> None:
     del obj["spec"]["transformer"]["containers"][0]["env"]
     obj = step(obj, patches.shadow(obj, "s:80"), schema)
     assert env(obj) == {iv.SHADOW_HOST: "s:80"}
+
+
+@pytest.mark.parametrize("layer", [Mode.KNATIVE, Mode.STANDARD])
+def test_promote_without_a_transformer_uri_touches_only_the_predictor(
+    schema: dict[str, Any], layer: Mode
+) -> None:
+    obj = make("Serverless" if layer is Mode.KNATIVE else "RawDeployment")
+    del obj["spec"]["transformer"]["containers"][0]["env"][0]  # a transformer of its own
+    obj = step(obj, patches.canary(obj, 20, layer, storage_uri=V2), schema)
+    before = env(obj)
+    patch = patches.promote(obj, layer)
+    assert "transformer" not in patch.summary
+    assert env(step(obj, patch, schema)) == before
 
 
 def test_no_transformer() -> None:
