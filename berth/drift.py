@@ -1,8 +1,8 @@
 """Feature drift: a reference histogram per feature from training, PSI over served values.
 
 The build records, per feature, bin edges (training deciles, de-duplicated) and the training
-proportion of each bin. A serving process keeps the bin index of the last ``size`` served
-rows in a ring buffer and reports the Population Stability Index per feature::
+proportion of each bin. A serving process keeps the last ``size`` served rows in a ring
+buffer and reports the Population Stability Index per feature::
 
     PSI = sum_b (actual_b - expected_b) * ln(actual_b / expected_b)
 
@@ -42,7 +42,11 @@ def psi(expected: np.ndarray, counts: np.ndarray) -> float:
 
 
 class DriftWindow:
-    """The last ``size`` served rows, as bin indices per feature; thread-safe."""
+    """The last ``size`` served rows; thread-safe.
+
+    ``add`` only copies the rows into a ring buffer (it runs on every request); binning and
+    PSI happen in ``psi``, which the metrics scrape calls at most once per refresh.
+    """
 
     def __init__(
         self,
@@ -54,7 +58,7 @@ class DriftWindow:
         self.names = names
         self._edges = [np.asarray(e, dtype=np.float64) for e in edges]
         self._expected = [np.asarray(p, dtype=np.float64) for p in proportions]
-        self._bins = np.zeros((size, len(names)), dtype=np.int16)
+        self._values = np.zeros((size, len(names)), dtype=np.float64)
         self._size = size
         self._next = 0
         self._filled = 0
@@ -63,14 +67,16 @@ class DriftWindow:
     def add(self, rows: np.ndarray) -> None:
         """Record served rows (shape [n, features], the model's input order)."""
         rows = rows[-self._size :]
-        binned = np.stack(
-            [bin_index(self._edges[j], rows[:, j]) for j in range(len(self.names))], axis=1
-        )
+        n = len(rows)
         with self._lock:
-            n = len(binned)
-            idx = (self._next + np.arange(n)) % self._size
-            self._bins[idx] = binned
-            self._next = int((self._next + n) % self._size)
+            start, end = self._next, self._next + n
+            if end <= self._size:
+                self._values[start:end] = rows
+            else:
+                split = self._size - start
+                self._values[start:] = rows[:split]
+                self._values[: n - split] = rows[split:]
+            self._next = end % self._size
             self._filled = min(self._size, self._filled + n)
 
     @property
@@ -79,10 +85,13 @@ class DriftWindow:
 
     def psi(self) -> dict[str, float]:
         with self._lock:
-            window = self._bins[: self._filled].copy()
+            window = self._values[: self._filled].copy()
         return {
             name: psi(
-                self._expected[j], np.bincount(window[:, j], minlength=len(self._expected[j]))
+                self._expected[j],
+                np.bincount(
+                    bin_index(self._edges[j], window[:, j]), minlength=len(self._expected[j])
+                ),
             )
             for j, name in enumerate(self.names)
         }

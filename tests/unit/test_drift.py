@@ -46,3 +46,21 @@ def test_ring_buffer_keeps_only_the_newest_rows() -> None:
         window.add(np.full((30, 2), 10.0))  # far above every edge: the top bin
     window.add(rng.normal(0, 1, (100, 2)))
     assert window.psi()["a"] < 0.5
+
+
+def test_window_psi_is_the_psi_of_exactly_the_newest_rows_across_wraps() -> None:
+    rng = np.random.default_rng(2)
+    train = np.column_stack([rng.normal(0, 1, 5000), rng.integers(0, 24, 5000)])
+    window = _window(train, size=97)
+    served = [
+        np.column_stack([rng.normal(k / 4, 1, n), rng.integers(0, 24, n)])
+        for k, n in enumerate([40, 50, 13, 96, 1, 200, 33])
+    ]
+    for batch in served:
+        window.add(batch)
+    newest = np.concatenate(served)[-97:]
+    refs = [reference_histogram(train[:, j]) for j in range(2)]
+    for j, name in enumerate(["a", "b"]):
+        edges, expected = np.asarray(refs[j][0]), np.asarray(refs[j][1])
+        counts = np.bincount(np.searchsorted(edges, newest[:, j]), minlength=len(expected))
+        assert window.psi()[name] == pytest.approx(psi(expected, counts), rel=1e-12)

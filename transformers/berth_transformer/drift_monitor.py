@@ -1,10 +1,9 @@
 """Feature drift of served traffic: PSI per feature as ``berth_transformer_feature_psi``.
 
 Each request's feature matrix (what the predictor scores, defaults included) goes into a
-:class:`~berth.drift.DriftWindow` (bin indices only: a ``searchsorted`` per feature). The PSI
-against the artifact's training histograms is computed on scrape of ``/metrics``, at most
-once per ``refresh_s``, by a collector on the default registry: the request path never pays
-for it.
+:class:`~berth.drift.DriftWindow`: a copy into a ring buffer, nothing more. Binning and PSI
+against the artifact's training histograms happen on scrape of ``/metrics``, at most once per
+``refresh_s``, in a collector on the default registry: the request path never pays for them.
 """
 
 from __future__ import annotations
