@@ -307,13 +307,10 @@ def promote(
             "pass --storage-uri (the model the canary host serves)"
         )
     uri_ops, where = _uri_ops(("spec", "predictor"), iv.spec(obj)["predictor"], storage_uri)
-    current = iv.env_value(container, iv.STORAGE_URI_ENV)
-    follow = {} if current in (None, storage_uri) else {iv.STORAGE_URI_ENV: storage_uri}
-    env_ops = _env_ops(base, container, follow, (iv.CANARY_HOST, iv.CANARY_PERCENT))
-    summary = f"spec.predictor.{where}={storage_uri}; transformer canary env removed"
-    if follow:
-        summary += f", its {iv.STORAGE_URI_ENV}={storage_uri}"
-    return Patch(mode, summary, [*_guard(obj), *uri_ops, *env_ops])
+    follow, also = _transformer_follows(obj, storage_uri)  # by index: before the removals
+    env_ops = _env_ops(base, container, {}, (iv.CANARY_HOST, iv.CANARY_PERCENT))
+    summary = f"spec.predictor.{where}={storage_uri}; transformer canary env removed{also}"
+    return Patch(mode, summary, [*_guard(obj), *uri_ops, *follow, *env_ops])
 
 
 def _transformer_follows(obj: dict[str, Any], uri: str) -> tuple[JsonPatch, str]:

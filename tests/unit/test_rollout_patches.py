@@ -225,6 +225,17 @@ def test_transformer_canary_promote(schema: dict[str, Any], mode: str, shape: st
     assert env(obj)["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "r", "key": "p"}}
 
 
+def test_transformer_promote_with_the_uri_after_the_canary_env(schema: dict[str, Any]) -> None:
+    """The env entries the promote removes come before STORAGE_URI: the patch still writes
+    the right entry (JSON Patch indices shift as entries go)."""
+    obj = make("Serverless", **{iv.CANARY_HOST: CANARY_HOST, iv.CANARY_PERCENT: "30"})
+    entries = obj["spec"]["transformer"]["containers"][0]["env"]
+    entries.append(entries.pop(0))  # STORAGE_URI last
+    obj = step(obj, patches.promote(obj, Mode.TRANSFORMER, storage_uri=V2), schema)
+    assert env(obj)["STORAGE_URI"] == V2 and iv.CANARY_HOST not in env(obj)
+    assert len(env(obj)) == 3
+
+
 def test_transformer_rollback(schema: dict[str, Any], mode: str) -> None:
     obj = make(mode, **{iv.CANARY_HOST: CANARY_HOST, iv.CANARY_PERCENT: "30"})
     obj = step(obj, patches.rollback(obj, Mode.TRANSFORMER), schema)
