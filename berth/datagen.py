@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,9 @@ def default_end() -> datetime:
     return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def _driver_hourly_stats(rng: np.random.Generator, ids: np.ndarray, hours: pd.DatetimeIndex):
+def _driver_hourly_stats(
+    rng: np.random.Generator, ids: np.ndarray, hours: pd.DatetimeIndex
+) -> pd.DataFrame:
     n, h = len(ids), len(hours)
     base_conv = rng.beta(5, 5, n)
     base_acc = rng.beta(6, 4, n)
@@ -121,7 +124,7 @@ def label_logit(rows: pd.DataFrame) -> np.ndarray:
     hour = rows["pickup_hour"].to_numpy()
     km = rows["trip_distance_km"].to_numpy()
     rush = ((hour >= 7) & (hour <= 9)) | ((hour >= 16) & (hour <= 19))
-    return 2.0 * (
+    logit: np.ndarray = 2.0 * (
         -0.3
         + 3.0 * (rows["conv_rate"] - 0.5)
         + 2.0 * (rows["acc_rate"] - 0.6)
@@ -134,6 +137,7 @@ def label_logit(rows: pd.DataFrame) -> np.ndarray:
         - 0.9 * (rush & (km > 12))
         + 0.4 * ((rows["vehicle_capacity"] >= 6) & (km > 20))
     ).to_numpy(dtype="float64")
+    return logit
 
 
 def _rides(
@@ -181,7 +185,9 @@ def _rides(
     ]
 
 
-def generate(data_dir: Path, spec: DataSpec = DataSpec(), end: datetime | None = None) -> dict:
+def generate(
+    data_dir: Path, spec: DataSpec = DataSpec(), end: datetime | None = None
+) -> dict[str, Any]:
     """Write the four parquet files under ``data_dir``; return a summary for progress output."""
     end = (end or default_end()).astimezone(UTC)
     start = end - timedelta(days=spec.days)

@@ -41,7 +41,8 @@ def logloss(labels: np.ndarray, scores: np.ndarray) -> float:
 
 def score(model: Path, rows: np.ndarray) -> np.ndarray:
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    return session.run(None, {INPUT_NAME: rows})[0]
+    scores: np.ndarray = session.run(None, {INPUT_NAME: rows})[0]
+    return scores
 
 
 def evaluate(workdir: Path, heldout: float = 0.2) -> dict[str, float | int]:

@@ -29,6 +29,8 @@ def export_onnx(workdir: Path) -> dict[str, object]:
         dynamic_shapes=({0: torch.export.Dim("batch")},),
         optimize=True,
     )
+    if program is None:  # only the legacy (dynamo=False) exporter returns nothing
+        raise RuntimeError("torch.onnx.export returned no program")
     program.save(str(path), external_data=False)
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto, full_check=True)

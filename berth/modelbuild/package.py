@@ -64,7 +64,7 @@ def package(
         features=features,
         inputs=[TensorSpec(name=INPUT_NAME, shape=[-1, len(features)])],
         outputs=[TensorSpec(name=OUTPUT_NAME, shape=[-1])],
-        quantization=quantization,  # type: ignore[arg-type]
+        quantization=quantization,
         metrics=metrics,
         training_data=TrainingData(
             start=frame["event_timestamp"].min().floor("s").to_pydatetime(),

@@ -24,7 +24,7 @@ from berth.modelbuild.train import feature_matrix
 Mode = Literal["static", "dynamic"]
 
 
-class _Rows(CalibrationDataReader):
+class _Rows(CalibrationDataReader):  # type: ignore[misc]  # untyped onnxruntime
     def __init__(self, rows: np.ndarray, batch: int = 256) -> None:
         self._batches = iter(np.array_split(rows, max(1, len(rows) // batch)))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -13,6 +14,9 @@ from berth.modelbuild.dataset import LABEL, load_training_set, time_split
 
 class RankingMLP(nn.Module):
     """``score = sigmoid(mlp((x - mean) / std))``, one probability per row."""
+
+    mean: torch.Tensor  # buffers: saved and exported with the weights
+    std: torch.Tensor
 
     def __init__(self, mean: np.ndarray, std: np.ndarray, hidden: tuple[int, ...]) -> None:
         super().__init__()
@@ -30,8 +34,9 @@ class RankingMLP(nn.Module):
         return torch.sigmoid(self.net((features - self.mean) / self.std)).squeeze(-1)
 
 
-def feature_matrix(frame, names: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
-    return frame[names].to_numpy(dtype=np.float32)
+def feature_matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
+    matrix: np.ndarray = frame[names].to_numpy(dtype=np.float32)
+    return matrix
 
 
 def train_model(
