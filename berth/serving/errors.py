@@ -8,6 +8,10 @@ status code and client message; :func:`install_rest_handler` does the same for F
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,7 +19,7 @@ from grpc_interceptor.exceptions import GrpcException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from berth.errors import BerthError, OverloadedError, ShuttingDownError
-from berth.observability import REQUEST_ID_HEADER, get_logger, request_id_var
+from berth.observability import REQUEST_ID_HEADER, get_logger, new_request_id, request_id_var
 
 log = get_logger(__name__)
 
@@ -54,6 +58,37 @@ def to_wire(exc: Exception, request_id: str) -> tuple[str, Exception]:
         return "400", exc
     log.exception("request failed", status=500)  # called inside the except block
     return "500", WireError(BerthError(), request_id)
+
+
+@dataclass
+class Served:
+    """One call of a model: its request id and, once it ended, the status its metrics carry."""
+
+    request_id: str
+    outcome: str = "200"
+
+    @classmethod
+    def of(cls, headers: dict[str, str]) -> Served:
+        """The caller's request id, or a new one written into ``headers`` (KServe echoes it)."""
+        request_id = headers.get(REQUEST_ID_HEADER) or new_request_id()
+        headers[REQUEST_ID_HEADER] = request_id
+        return cls(request_id)
+
+
+@contextmanager
+def served(call: Served) -> Iterator[None]:
+    """Around a model's ``__call__`` in either container: ``call``'s request id bound for the
+    logs, and whatever the call raises mapped by :func:`to_wire`, setting ``call.outcome``."""
+    token = request_id_var.set(call.request_id)
+    try:
+        yield
+    except Exception as exc:
+        call.outcome, wire = to_wire(exc, call.request_id)
+        if wire is exc:  # KServe's own 400: its handler answers it
+            raise
+        raise wire from None
+    finally:
+        request_id_var.reset(token)
 
 
 def rest_response(error: BerthError, request_id: str | None = None) -> JSONResponse:

@@ -26,7 +26,7 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from berth.artifact import ArtifactMetadata, verify_artifact
 from berth.errors import BerthError
 from berth.observability import REQUEST_ID_HEADER, get_logger, new_request_id, request_id_var
-from berth.serving.errors import to_wire
+from berth.serving.errors import Served, served
 from berth.serving.guard import Guard
 from berth_predictor import metrics
 from berth_predictor.batcher import Batcher
@@ -134,27 +134,22 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
     ) -> Any:
         """Readiness, overload bound, request id, latency by protocol/outcome, error mapping."""
         headers = headers if headers is not None else {}
-        request_id = headers.get(REQUEST_ID_HEADER) or new_request_id()
-        headers[REQUEST_ID_HEADER] = request_id
-        token = request_id_var.set(request_id)
-        started, outcome = time.perf_counter(), "200"
+        request = Served.of(headers)
+        started = time.perf_counter()
         try:
-            if not self.ready:
-                raise WarmingUpError()
-            with self.guard.admit():  # no-op when the REST middleware already admitted it
-                metrics.INFLIGHT.inc()
-                try:
-                    return await super().__call__(body, headers, verb)
-                finally:
-                    metrics.INFLIGHT.dec()
-        except Exception as exc:
-            outcome, wire = to_wire(exc, request_id)
-            raise wire from None
+            with served(request):
+                if not self.ready:
+                    raise WarmingUpError()
+                with self.guard.admit():  # no-op when the REST middleware already admitted it
+                    metrics.INFLIGHT.inc()
+                    try:
+                        return await super().__call__(body, headers, verb)
+                    finally:
+                        metrics.INFLIGHT.dec()
         finally:
-            metrics.REQUEST_SECONDS.labels(_protocol(body), outcome).observe(
+            metrics.REQUEST_SECONDS.labels(_protocol(body), request.outcome).observe(
                 time.perf_counter() - started
             )
-            request_id_var.reset(token)
 
     async def preprocess(
         self, payload: dict[str, Any] | InferRequest | RestBody, headers: Any = None

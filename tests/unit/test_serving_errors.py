@@ -39,3 +39,25 @@ def test_anything_else_is_a_500_without_internals() -> None:
     outcome, wire = _mapped(RuntimeError("secret path /srv/model.onnx"))
     assert outcome == "500" and isinstance(wire, WireError)
     assert wire.error.status == 500 and "secret" not in str(wire)
+
+
+def test_served_binds_the_request_id_and_maps_what_the_call_raised() -> None:
+    from berth.observability import REQUEST_ID_HEADER, request_id_var
+    from berth.serving.errors import Served, served
+
+    headers: dict[str, str] = {}
+    call = Served.of(headers)
+    assert headers[REQUEST_ID_HEADER] == call.request_id  # KServe echoes it in the response
+    assert Served.of({REQUEST_ID_HEADER: "from-client"}).request_id == "from-client"
+    with served(call):
+        assert request_id_var.get() == call.request_id
+    assert call.outcome == "200" and request_id_var.get() != call.request_id
+
+    refused = Served("r-2")
+    with pytest.raises(WireError) as wire, served(refused):
+        raise OverloadedError()
+    assert refused.outcome == "429" and wire.value.request_id == "r-2"
+    kserve_own = Served("r-3")
+    with pytest.raises(InvalidInput), served(kserve_own):
+        raise InvalidInput("bad tensor")
+    assert kserve_own.outcome == "400"

@@ -24,8 +24,8 @@ from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, In
 from berth.artifact import ArtifactMetadata, read_metadata
 from berth.errors import ArtifactError, BerthError, ContractMismatchError
 from berth.featurerepo import ContractFeature
-from berth.observability import REQUEST_ID_HEADER, get_logger, new_request_id, request_id_var
-from berth.serving.errors import to_wire
+from berth.observability import REQUEST_ID_HEADER, get_logger
+from berth.serving.errors import Served, served
 from berth.serving.guard import Guard
 from berth_transformer import contract, metrics, routing
 from berth_transformer.drift_monitor import DriftMonitor, open_monitor
@@ -168,28 +168,22 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
     ) -> Any:
         """Request id, end-to-end latency by outcome, and the error mapping around KServe's."""
         headers = headers if headers is not None else {}
-        request_id = headers.get(REQUEST_ID_HEADER) or new_request_id()
-        headers[REQUEST_ID_HEADER] = request_id
-        call = _client_call(body, request_id)
-        tokens = (request_id_var.set(request_id), _call.set(call))
+        request = Served.of(headers)
+        call = _client_call(body, request.request_id)
+        token = _call.set(call)
         route = routing.begin(self.model_version)
-        started, outcome = time.perf_counter(), "200"
+        started = time.perf_counter()
         try:
-            async with self.guard.request("the feature read and the predictor"):
-                return await super().__call__(body, headers, verb)
-        except Exception as exc:
-            outcome, wire = to_wire(exc, request_id)
-            if wire is exc:  # KServe's own 400: its handler answers it
-                raise
-            raise wire from None
+            with served(request):
+                async with self.guard.request("the feature read and the predictor"):
+                    return await super().__call__(body, headers, verb)
         finally:
-            elapsed = time.perf_counter() - started
+            elapsed, outcome = time.perf_counter() - started, request.outcome
             metrics.REQUEST_SECONDS.labels(call.protocol, outcome).observe(elapsed)
             routing.observe(route, outcome, elapsed)
             if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
                 log.debug("request done", protocol=call.protocol, status=outcome, seconds=elapsed)
-            request_id_var.reset(tokens[0])
-            _call.reset(tokens[1])
+            _call.reset(token)
 
     async def preprocess(
         self, payload: dict[str, Any] | InferRequest, headers: dict[str, str] | None = None
