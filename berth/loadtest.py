@@ -246,6 +246,16 @@ class ServingStack:
     def infer_url(self) -> str:
         return f"{self.url}/v1/models/{MODEL}:predict"
 
+    def __enter__(self) -> ServingStack:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def start(self) -> ServingStack:
         self.redis.start()
         self.predictor = self.start_predictor()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from berth.loadtest import ServingStack
 from berth.testing import RedisServer
 
 SMALL_DATA = ["--drivers", "40", "--customers", "120", "--days", "3", "--rides", "6000"]
@@ -56,3 +59,20 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def serving_stack(
+    built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., contextlib.AbstractContextManager[ServingStack]]:
+    """``with serving_stack("name", transformer_env=...) as stack``: redis-server, predictor and
+    transformer from the small build, started and always stopped (skips without redis-server)."""
+
+    @contextlib.contextmanager
+    def start(name: str, **settings: Any) -> Iterator[ServingStack]:
+        if not RedisServer.available():
+            pytest.skip("redis-server binary not found (apt-get install redis-server)")
+        with ServingStack(built[0], built[1], tmp_path_factory.mktemp(name), **settings) as stack:
+            yield stack
+
+    return start

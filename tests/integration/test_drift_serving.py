@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,6 @@ import pytest
 from berth.drift import DEFAULT_ALERT_PSI
 from berth.drift_report import read_psi
 from berth.loadtest import ServingStack
-from berth.testing import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WINDOW = 2000
@@ -30,25 +28,14 @@ ROWS_PER_REQUEST = 10
 
 
 @pytest.fixture(scope="module")
-def stack(
-    built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServingStack]:
-    if not RedisServer.available():
-        pytest.skip("redis-server binary not found")
-    s = ServingStack(
-        built[0],
-        built[1],
-        tmp_path_factory.mktemp("drift"),
-        transformer_env={
-            "BERTH_TRANSFORMER_DRIFT_WINDOW": str(WINDOW),
-            "BERTH_TRANSFORMER_DRIFT_REFRESH_S": "0",
-            "BERTH_TRANSFORMER_MAX_CANDIDATES": str(ROWS_PER_REQUEST),
-        },
-    )
-    try:
-        yield s.start()
-    finally:
-        s.stop()
+def stack(serving_stack: Any) -> Iterator[ServingStack]:
+    settings = {
+        "BERTH_TRANSFORMER_DRIFT_WINDOW": str(WINDOW),
+        "BERTH_TRANSFORMER_DRIFT_REFRESH_S": "0",
+        "BERTH_TRANSFORMER_MAX_CANDIDATES": str(ROWS_PER_REQUEST),
+    }
+    with serving_stack("drift", transformer_env=settings) as s:
+        yield s
 
 
 def _bodies(rides: pd.DataFrame) -> list[dict[str, Any]]:

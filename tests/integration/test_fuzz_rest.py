@@ -14,12 +14,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from berth.loadtest import ServingStack
 from berth.openapi import spec_path
-from berth.testing import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 # The CLI next to this interpreter (CI calls .venv/bin/python without activating the venv).
@@ -36,18 +36,11 @@ CHECKS = ",".join(
 
 
 @pytest.fixture(scope="module")
-def stack(
-    built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServingStack]:
+def stack(serving_stack: Any) -> Iterator[ServingStack]:
     if SCHEMATHESIS is None:
         pytest.skip("schemathesis not installed (pip install schemathesis)")
-    if not RedisServer.available():
-        pytest.skip("redis-server binary not found")
-    s = ServingStack(built[0], built[1], tmp_path_factory.mktemp("fuzz"))
-    try:
-        yield s.start()
-    finally:
-        s.stop()
+    with serving_stack("fuzz") as s:
+        yield s
 
 
 def _schemathesis(spec: Path, url: str, report: Path, max_examples: int) -> tuple[int, str]:

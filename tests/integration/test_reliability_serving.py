@@ -19,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -28,7 +28,6 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
 from berth.loadtest import ERROR, Run, ServingStack, closed_loop, instances, open_loop
-from berth.testing import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -40,15 +39,9 @@ LOG = print  # the numbers the issue asks for, visible with -s / in -ra output o
 
 
 @pytest.fixture(scope="module")
-def stack(
-    built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServingStack]:
-    if not RedisServer.available():
-        pytest.skip("redis-server binary not found")
-    s = ServingStack(
-        built[0],
-        built[1],
-        tmp_path_factory.mktemp("reliability"),
+def stack(serving_stack: Any) -> Iterator[ServingStack]:
+    with serving_stack(
+        "reliability",
         transformer_env={
             # 32: with 16, a 60 ms stall of this shared 2-core box at the Redis test's ~280 rps
             # shed 429s in the outage; with the default 64, 2x saturation queues near 2 s.
@@ -59,11 +52,8 @@ def stack(
             "BERTH_TRANSFORMER_SHUTDOWN_GRACE_S": str(GRACE_S),
         },
         predictor_env={"BERTH_PREDICTOR_SHUTDOWN_GRACE_S": str(GRACE_S)},
-    )
-    try:
-        yield s.start()
-    finally:
-        s.stop()
+    ) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
