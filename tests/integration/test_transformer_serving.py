@@ -355,6 +355,37 @@ def test_v1_v2_rest_and_grpc_return_the_same_scores(stack: Stack) -> None:
     np.testing.assert_array_equal(f32(reversed_body["predictions"]), scores[::-1])
 
 
+def test_v2_metadata_describes_the_request_tensors_over_rest_and_grpc(stack: Stack) -> None:
+    """A V2 client can build a request from the transformer's metadata alone."""
+    want_inputs = [
+        {"name": "customer_id", "datatype": "INT64", "shape": [-1]},
+        {"name": "driver_id", "datatype": "INT64", "shape": [-1]},
+        {"name": "trip_distance_km", "datatype": "FP32", "shape": [-1]},
+        {"name": "pickup_hour", "datatype": "INT64", "shape": [-1]},
+    ]
+    want_outputs = [{"name": "score", "datatype": "FP32", "shape": [-1]}]
+    with urllib.request.urlopen(f"{stack.a_http}/v2/models/{MODEL}", timeout=10) as resp:
+        meta = json.loads(resp.read())
+    assert (meta["name"], meta["inputs"], meta["outputs"]) == (MODEL, want_inputs, want_outputs)
+    with grpc.insecure_channel(stack.a_grpc) as channel:
+        reply = GRPCInferenceServiceStub(channel).ModelMetadata(
+            pb.ModelMetadataRequest(name=MODEL), timeout=10
+        )
+    as_dicts = [
+        {"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in reply.inputs
+    ]
+    assert as_dicts == want_inputs and [t.name for t in reply.outputs] == ["score"]
+    # What the metadata describes is what the transformer takes.
+    rows = rows_for([1003, 1001])
+    body = {
+        "inputs": [
+            {**t, "shape": [len(rows)], "data": [r[t["name"]] for r in rows]} for t in want_inputs
+        ]
+    }
+    status, answer, _ = post(f"{stack.a_http}/v2/models/{MODEL}/infer", body)
+    assert status == 200 and answer["outputs"][0]["shape"] == [2]
+
+
 def test_request_id_is_echoed_and_forwarded(stack: Stack) -> None:
     _, _, headers = post(
         f"{stack.a_http}/v1/models/{MODEL}:predict",

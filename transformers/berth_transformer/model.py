@@ -31,7 +31,7 @@ from berth_transformer import contract, metrics, routing
 from berth_transformer.drift_monitor import DriftMonitor, open_monitor
 from berth_transformer.features import FeatureReader, open_reader
 from berth_transformer.predictor_client import INPUT_NAME, PredictorClient, make_client
-from berth_transformer.schema import V2_OUTPUT, parse_v1, parse_v2
+from berth_transformer.schema import V2_INPUTS, V2_OUTPUT, parse_v1, parse_v2
 from berth_transformer.settings import TransformerSettings
 from berth_transformer.shadow import Shadow, ShadowCopy
 
@@ -184,6 +184,14 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
                 log.debug("request done", protocol=call.protocol, status=outcome, seconds=elapsed)
             _call.reset(token)
+
+    def get_input_types(self) -> list[dict[str, Any]]:
+        """V2 model metadata (REST and gRPC): one 1-D tensor per request field, a value per
+        candidate, so a client can build the request from the metadata alone."""
+        return [{"name": name, "datatype": kind, "shape": [-1]} for name, kind in V2_INPUTS.items()]
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        return [{"name": V2_OUTPUT, "datatype": "FP32", "shape": [-1]}]
 
     async def preprocess(
         self, payload: dict[str, Any] | InferRequest, headers: dict[str, str] | None = None
