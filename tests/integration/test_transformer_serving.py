@@ -386,6 +386,47 @@ def test_v2_metadata_describes_the_request_tensors_over_rest_and_grpc(stack: Sta
     assert status == 200 and answer["outputs"][0]["shape"] == [2]
 
 
+def test_v2_rest_binary_tensors_in_and_out_as_the_extension_describes(stack: Stack) -> None:
+    """Binary inputs after the JSON header; the score output in binary when the request asks
+    for it, per output or for the whole request; an unknown output name is a 400."""
+    rows = rows_for([1003, 1001, 1010])
+    _, plain, _ = post(f"{stack.a_http}/v2/models/{MODEL}/infer", {"inputs": v2_inputs(rows)})
+    want = f32(plain["outputs"][0]["data"])
+    arrays = {
+        t["name"]: np.asarray(t["data"], "<f4" if t["datatype"] == "FP32" else "<i8")
+        for t in v2_inputs(rows)
+    }
+    tensors = [
+        {**{k: t[k] for k in ("name", "datatype", "shape")},
+         "parameters": {"binary_data_size": arrays[t["name"]].nbytes}}
+        for t in v2_inputs(rows)
+    ]  # fmt: skip
+    asks: list[dict[str, Any]] = [
+        {"outputs": [{"name": "score", "parameters": {"binary_data": True}}]},
+        {"parameters": {"binary_data_output": True}},
+        {"parameters": {"binary_data_output": True}, "outputs": [{"name": "score"}]},
+    ]
+    for ask in asks:
+        header = json.dumps({"inputs": tensors, **ask}).encode()
+        request = urllib.request.Request(
+            f"{stack.a_http}/v2/models/{MODEL}/infer",
+            data=header + b"".join(a.tobytes() for a in arrays.values()),
+            headers={
+                "content-type": "application/octet-stream",
+                "inference-header-content-length": str(len(header)),
+            },
+        )
+        with urllib.request.urlopen(request, timeout=15) as resp:
+            raw, json_length = resp.read(), int(resp.headers["inference-header-content-length"])
+        (output,) = json.loads(raw[:json_length])["outputs"]
+        assert output["parameters"]["binary_data_size"] == 4 * len(rows), ask
+        np.testing.assert_array_equal(np.frombuffer(raw[json_length:], "<f4"), want)
+
+    body = {"inputs": v2_inputs(rows), "outputs": [{"name": "scores"}]}
+    status, error, _ = post(f"{stack.a_http}/v2/models/{MODEL}/infer", body)
+    assert status == 400 and error["error"].startswith("outputs[0].name: unknown output 'scores'")
+
+
 def test_request_id_is_echoed_and_forwarded(stack: Stack) -> None:
     _, _, headers = post(
         f"{stack.a_http}/v1/models/{MODEL}:predict",

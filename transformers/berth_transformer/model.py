@@ -31,7 +31,7 @@ from berth_transformer import contract, metrics, routing
 from berth_transformer.drift_monitor import DriftMonitor, open_monitor
 from berth_transformer.features import FeatureReader, open_reader
 from berth_transformer.predictor_client import INPUT_NAME, PredictorClient, make_client
-from berth_transformer.schema import V2_INPUTS, V2_OUTPUT, parse_v1, parse_v2
+from berth_transformer.schema import V2_INPUTS, V2_OUTPUT, check_outputs, parse_v1, parse_v2
 from berth_transformer.settings import TransformerSettings
 from berth_transformer.shadow import Shadow, ShadowCopy
 
@@ -199,6 +199,7 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         """Validate the candidates, read their features: the predictor's V2 request."""
         limit = self.settings.max_candidates
         if isinstance(payload, InferRequest):
+            check_outputs(payload.request_outputs)
             candidates = parse_v2(payload.inputs, limit)
         else:
             candidates = parse_v1(payload, limit)
@@ -287,11 +288,16 @@ async def _metadata_of(client: PredictorClient, timeout_s: float) -> dict[str, A
 def _client_call(body: object, request_id: str) -> _Call:
     if not isinstance(body, InferRequest):
         return _Call("v1", request_id, request_id)
+    binary = bool(body.use_binary_outputs)  # REST: the request's binary_data_output
+    if not body.from_grpc:
+        for output in body.request_outputs or []:  # an output's own binary_data wins
+            if output.binary_data is not None:
+                binary = bool(output.binary_data)
     return _Call(
         "grpc-v2" if body.from_grpc else "v2",
         request_id,
         body.id or request_id,  # V2 REST without "id" arrives with None
-        bool(body.use_binary_outputs),
+        binary,
     )
 
 

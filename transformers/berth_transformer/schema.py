@@ -153,6 +153,17 @@ def parse_v2(inputs: list[Any], max_candidates: int) -> Candidates:
     return _check_ranges(Candidates(**columns))
 
 
+def check_outputs(requested: list[Any] | None) -> None:
+    """A V2 request may name the outputs it wants: there is one, ``score``."""
+    for i, output in enumerate(requested or []):
+        if output.name != V2_OUTPUT:
+            field = f"outputs[{i}].name"
+            raise InvalidInputError(
+                f"{field}: unknown output {output.name!r} (this model answers {V2_OUTPUT!r})",
+                field=field,
+            )
+
+
 def _check_ranges(c: Candidates) -> Candidates:
     """The V1 schema's bounds, applied to V2 columns."""
     checks = (
