@@ -18,8 +18,8 @@ from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 from kserve.utils.numpy_codec import to_np_dtype
 
 from berth.errors import InvalidInputError
+from berth.serving.rest import HEADER_LENGTH
 
-HEADER_LENGTH = "inference-header-content-length"
 BINARY_SIZE = "binary_data_size"
 
 

@@ -18,24 +18,17 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from kserve.protocol.infer_type import InferResponse
 
-from berth.errors import ModelNotFoundError
-from berth_predictor.codec import HEADER_LENGTH, RestBody
+from berth.serving import rest as serving_rest
+from berth.serving.rest import HEADER_LENGTH, JSON, ready_response, v2_response
+from berth_predictor.codec import RestBody
 from berth_predictor.metadata import model_metadata
 from berth_predictor.model import MODEL_VERSION_HEADER, OnnxPredictor
-
-JSON = "application/json"
 
 
 def check_model(model: OnnxPredictor, name: str, version: str | None = None) -> None:
     """404 for another model name, or a version other than the artifact's."""
-    if name != model.name:
-        raise ModelNotFoundError(f"model {name!r} not found; this server has {model.name!r}")
-    if version and version != model.version:
-        raise ModelNotFoundError(
-            f"model {name!r} has no version {version!r}; it serves {model.version!r}"
-        )
+    serving_rest.check_model(name, version, serves=model.name, version_served=model.version)
 
 
 class VersionHeader:
@@ -73,7 +66,7 @@ def install_routes(app: FastAPI, model: OnnxPredictor) -> None:
         check_model(model, model_name, version)
         body = RestBody("v2", await request.body(), request.headers.get(HEADER_LENGTH))
         response, headers = await model(body, headers=dict(request.headers))
-        return _v2_response(response, headers)
+        return v2_response(response, headers)
 
     async def infer_v2(model_name: str, request: Request) -> Response:
         return await infer(model_name, request)
@@ -92,10 +85,10 @@ def install_routes(app: FastAPI, model: OnnxPredictor) -> None:
 
     async def model_ready(model_name: str, model_version: str) -> JSONResponse:
         check_model(model, model_name, model_version)
-        return _ready({"name": model.name, "ready": bool(model.ready)})
+        return ready_response({"name": model.name, "ready": bool(model.ready)})
 
     async def server_ready() -> JSONResponse:
-        return _ready({"ready": bool(model.ready)})
+        return ready_response({"ready": bool(model.ready)})
 
     post, get = ["POST"], ["GET"]
     app.add_api_route("/v1/models/{model_name}:predict", predict_v1, methods=post)
@@ -111,19 +104,3 @@ def install_routes(app: FastAPI, model: OnnxPredictor) -> None:
         "/v2/models/{model_name}/versions/{model_version}/ready", model_ready, methods=get
     )
     app.add_api_route("/v2/health/ready", server_ready, methods=get)
-
-
-def _v2_response(response: InferResponse, headers: dict[str, str]) -> Response:
-    """JSON, or the binary tensor extension when the request asked for binary outputs."""
-    payload, json_length = response.to_rest()
-    if json_length is None:
-        return Response(orjson.dumps(payload), media_type=JSON, headers=headers)
-    return Response(
-        payload,
-        media_type="application/octet-stream",
-        headers={**headers, HEADER_LENGTH: str(json_length)},
-    )
-
-
-def _ready(content: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(content, status_code=200 if content["ready"] else 503)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 import shutil
 import time
 import urllib.error
@@ -425,6 +426,68 @@ def test_v2_rest_binary_tensors_in_and_out_as_the_extension_describes(stack: Sta
     body = {"inputs": v2_inputs(rows), "outputs": [{"name": "scores"}]}
     status, error, _ = post(f"{stack.a_http}/v2/models/{MODEL}/infer", body)
     assert status == 400 and error["error"].startswith("outputs[0].name: unknown output 'scores'")
+
+
+OIP_SPEC = Path(
+    os.environ.get("BERTH_OIP_SPEC")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "oip" / "open_inference_rest.yaml"
+)
+
+
+def test_v2_rest_answers_validate_against_the_open_inference_protocol_schema(stack: Stack) -> None:
+    """Every V2 REST answer of the transformer and of the predictor, against the OIP's own
+    schemas (``../shared/oip``, read there, never copied), so a client generated from the
+    spec reads them: no ``null`` where the spec has an object or an array."""
+    if not OIP_SPEC.exists():
+        pytest.skip(f"the Open Inference Protocol spec is not at {OIP_SPEC} (BERTH_OIP_SPEC)")
+    import jsonschema
+    import yaml
+
+    spec = yaml.safe_load(OIP_SPEC.read_text())
+
+    def check(url: str, schema: str, body: object | None = None) -> None:
+        request = urllib.request.Request(
+            url,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=15) as resp:
+                answer = json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            answer = json.loads(err.read())
+        wrapped = {**spec, "$ref": f"#/components/schemas/{schema}"}
+        try:
+            jsonschema.validate(answer, wrapped)
+        except jsonschema.ValidationError as exc:
+            raise AssertionError(f"{url}: {exc.message} in {answer}") from None
+
+    rows = rows_for([1003, 1001])
+    predictor = f"http://{LOOPBACK}:{stack.predictor_ports[0]}"
+    matrix = np.ones((2, len(read_metadata(stack.artifact).features)), np.float32)
+    calls = [
+        (stack.a_http, {"inputs": v2_inputs(rows)}),
+        (stack.a_http, {"id": "r-1", "inputs": v2_inputs(rows), "outputs": [{"name": "score"}]}),
+        (
+            predictor,
+            {
+                "inputs": [
+                    {
+                        "name": "features",
+                        "datatype": "FP32",
+                        "shape": list(matrix.shape),
+                        "data": matrix.ravel().tolist(),
+                    }
+                ]
+            },
+        ),
+    ]
+    for base, body in calls:
+        check(f"{base}/v2", "metadata_server_response")
+        check(f"{base}/v2/models/{MODEL}", "metadata_model_response")
+        check(f"{base}/v2/models/{MODEL}/infer", "inference_response", body)
+        check(f"{base}/v2/models/{MODEL}/infer", "inference_error_response", {"inputs": []})
+        check(f"{base}/v2/models/nope", "metadata_model_error_response")
 
 
 def test_request_id_is_echoed_and_forwarded(stack: Stack) -> None:

@@ -14,6 +14,7 @@ from berth.errors import BerthError
 from berth.observability import configure_logging, get_logger
 from berth.serving.server import serve
 from berth_transformer.model import FeatureTransformer
+from berth_transformer.rest import install_routes
 from berth_transformer.settings import TransformerSettings
 
 log = get_logger("berth_transformer")
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         settings,
         component="transformer",
         trace_logs=settings.log_level.upper() == "DEBUG" or args.enable_latency_logging,
+        install=lambda app: install_routes(app, model),
         on_idle=model.finish_background,
     )
     return 0

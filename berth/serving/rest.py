@@ -1,0 +1,42 @@
+"""REST pieces both containers' own routes share: which model a path names, and V2 answers
+(JSON, or the binary tensor extension when the request asked for binary outputs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Response
+from fastapi.responses import JSONResponse
+from kserve.protocol.infer_type import InferResponse
+
+from berth.errors import ModelNotFoundError
+
+JSON = "application/json"
+HEADER_LENGTH = "inference-header-content-length"  # binary extension: the JSON part's length
+
+
+def check_model(name: str, version: str | None, *, serves: str, version_served: str) -> None:
+    """404 for another model name, or a version other than the one served."""
+    if name != serves:
+        raise ModelNotFoundError(f"model {name!r} not found; this server has {serves!r}")
+    if version and version != version_served:
+        raise ModelNotFoundError(
+            f"model {name!r} has no version {version!r}; it serves {version_served!r}"
+        )
+
+
+def v2_response(response: InferResponse, headers: dict[str, str]) -> Response:
+    """The OIP V2 answer: ``parameters`` only where set (never ``null``)."""
+    payload, json_length = response.to_rest()
+    if json_length is None:
+        return Response(orjson.dumps(payload), media_type=JSON, headers=headers)
+    return Response(
+        payload,
+        media_type="application/octet-stream",
+        headers={**headers, HEADER_LENGTH: str(json_length)},
+    )
+
+
+def ready_response(content: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(content, status_code=200 if content["ready"] else 503)
