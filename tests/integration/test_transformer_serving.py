@@ -368,14 +368,19 @@ def test_v2_metadata_describes_the_request_tensors_over_rest_and_grpc(stack: Sta
     with urllib.request.urlopen(f"{stack.a_http}/v2/models/{MODEL}", timeout=10) as resp:
         meta = json.loads(resp.read())
     assert (meta["name"], meta["inputs"], meta["outputs"]) == (MODEL, want_inputs, want_outputs)
+    version = read_metadata(stack.artifact).version
+    assert (meta["versions"], meta["platform"]) == ([version], "berth_transformer")
     with grpc.insecure_channel(stack.a_grpc) as channel:
-        reply = GRPCInferenceServiceStub(channel).ModelMetadata(
-            pb.ModelMetadataRequest(name=MODEL), timeout=10
-        )
+        stub = GRPCInferenceServiceStub(channel)
+        reply = stub.ModelMetadata(pb.ModelMetadataRequest(name=MODEL), timeout=10)
+        with pytest.raises(grpc.RpcError) as other:
+            stub.ModelMetadata(pb.ModelMetadataRequest(name=MODEL, version="v0"), timeout=10)
+    assert other.value.code() == grpc.StatusCode.NOT_FOUND
     as_dicts = [
         {"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in reply.inputs
     ]
     assert as_dicts == want_inputs and [t.name for t in reply.outputs] == ["score"]
+    assert (list(reply.versions), reply.platform) == (meta["versions"], meta["platform"])
     # What the metadata describes is what the transformer takes.
     rows = rows_for([1003, 1001])
     body = {

@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fastapi import FastAPI
 from kserve import model_server
 from pydantic import ValidationError
 
 from berth.errors import BerthError
 from berth.observability import configure_logging, get_logger
 from berth.serving.server import serve
+from berth_transformer.grpc_service import install_grpc
 from berth_transformer.model import FeatureTransformer
 from berth_transformer.rest import install_routes
 from berth_transformer.settings import TransformerSettings
@@ -64,10 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         settings,
         component="transformer",
         trace_logs=settings.log_level.upper() == "DEBUG" or args.enable_latency_logging,
-        install=lambda app: install_routes(app, model),
+        install=lambda app: _install(app, model),
         on_idle=model.finish_background,
     )
     return 0
+
+
+def _install(app: FastAPI, model: FeatureTransformer) -> None:
+    """Berth's V2 REST routes and gRPC metadata ahead of KServe's."""
+    install_routes(app, model)
+    install_grpc(model)
 
 
 if __name__ == "__main__":

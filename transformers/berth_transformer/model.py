@@ -50,6 +50,8 @@ class _Call:
     binary_outputs: bool = False
 
 
+PLATFORM = "berth_transformer"  # OIP model metadata: what serves the model
+
 _call: ContextVar[_Call] = ContextVar("berth_transformer_call")
 
 
@@ -192,6 +194,16 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
 
     def get_output_types(self) -> list[dict[str, Any]]:
         return [{"name": V2_OUTPUT, "datatype": "FP32", "shape": [-1]}]
+
+    def v2_metadata(self) -> dict[str, Any]:
+        """The OIP model metadata, the same over REST and gRPC (KServe's has no versions)."""
+        return {
+            "name": self.name,
+            "versions": [self.model_version] if self.model_version else [],
+            "platform": PLATFORM,
+            "inputs": self.get_input_types(),
+            "outputs": self.get_output_types(),
+        }
 
     async def preprocess(
         self, payload: dict[str, Any] | InferRequest, headers: dict[str, str] | None = None

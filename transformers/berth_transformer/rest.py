@@ -28,8 +28,6 @@ from pydantic import ValidationError
 from berth.errors import InvalidInputError
 from berth.serving.rest import HEADER_LENGTH, check_model, v2_response
 
-PLATFORM = "berth_transformer"
-
 
 def decode(raw: bytes, header_length: str | None, model_name: str) -> InferRequest:
     """A V2 REST body (JSON, or JSON + binary tensors) as KServe's ``InferRequest``."""
@@ -62,16 +60,6 @@ def decode(raw: bytes, header_length: str | None, model_name: str) -> InferReque
         raise InvalidInputError(f"malformed request body: {what}", field="body") from None
 
 
-def metadata(model: Any) -> dict[str, Any]:
-    return {
-        "name": model.name,
-        "versions": [model.model_version] if model.model_version else [],
-        "platform": PLATFORM,
-        "inputs": model.get_input_types(),
-        "outputs": model.get_output_types(),
-    }
-
-
 def install_routes(app: FastAPI, model: Any) -> None:
     """``model``: the loaded ``FeatureTransformer``."""
 
@@ -86,11 +74,11 @@ def install_routes(app: FastAPI, model: Any) -> None:
 
     async def model_metadata(model_name: str) -> JSONResponse:
         check(model_name)
-        return JSONResponse(metadata(model))
+        return JSONResponse(model.v2_metadata())
 
     async def model_metadata_version(model_name: str, model_version: str) -> JSONResponse:
         check(model_name, model_version)
-        return JSONResponse(metadata(model))
+        return JSONResponse(model.v2_metadata())
 
     app.add_api_route("/v2/models/{model_name}/infer", infer, methods=["POST"])
     app.add_api_route("/v2/models/{model_name}", model_metadata, methods=["GET"])
