@@ -381,6 +381,13 @@ def test_v2_metadata_describes_the_request_tensors_over_rest_and_grpc(stack: Sta
     ]
     assert as_dicts == want_inputs and [t.name for t in reply.outputs] == ["score"]
     assert (list(reply.versions), reply.platform) == (meta["versions"], meta["platform"])
+    versioned = f"{stack.a_http}/v2/models/{MODEL}/versions/{version}"
+    for url in (versioned, f"{versioned}/ready"):
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert resp.status == 200
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{stack.a_http}/v2/models/{MODEL}/versions/v0/ready", timeout=10)
+    assert missing.value.code == 404
     # What the metadata describes is what the transformer takes.
     rows = rows_for([1003, 1001])
     body = {

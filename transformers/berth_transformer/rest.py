@@ -8,7 +8,7 @@ the Open Inference Protocol's schema does not allow: these answer with what is s
   is a 400 naming it), or the binary tensor extension; the answer is KServe's
   ``InferResponse.to_rest()`` as is, binary outputs when asked for.
 - ``GET /v2/models/{name}`` (and ``/versions/{v}`` of the version it serves): the request
-  tensors, the output, the primary model's version.
+  tensors, the output, the primary model's version; ``/versions/{v}/ready`` likewise.
 
 Versioned inference stays KServe's (501): with a canary, the version that answers is the
 router's choice, not the client's.
@@ -26,7 +26,7 @@ from kserve.protocol.rest.v2_datamodels import InferenceRequest
 from pydantic import ValidationError
 
 from berth.errors import InvalidInputError
-from berth.serving.rest import HEADER_LENGTH, check_model, v2_response
+from berth.serving.rest import HEADER_LENGTH, check_model, ready_response, v2_response
 
 
 def decode(raw: bytes, header_length: str | None, model_name: str) -> InferRequest:
@@ -80,7 +80,16 @@ def install_routes(app: FastAPI, model: Any) -> None:
         check(model_name, model_version)
         return JSONResponse(model.v2_metadata())
 
+    async def model_ready_version(model_name: str, model_version: str) -> JSONResponse:
+        check(model_name, model_version)
+        return ready_response({"name": model.name, "ready": bool(model.ready)})
+
     app.add_api_route("/v2/models/{model_name}/infer", infer, methods=["POST"])
+    app.add_api_route(
+        "/v2/models/{model_name}/versions/{model_version}/ready",
+        model_ready_version,
+        methods=["GET"],
+    )
     app.add_api_route("/v2/models/{model_name}", model_metadata, methods=["GET"])
     app.add_api_route(
         "/v2/models/{model_name}/versions/{model_version}", model_metadata_version, methods=["GET"]
