@@ -15,6 +15,8 @@ import json
 import os
 import shutil
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,6 +250,46 @@ def test_canary_share_and_stickiness_over_5000_requests(rollout: Rollout) -> Non
     canary_key = next(k for k in routed if 'target="canary"' in k)
     assert rollout.canary_version in canary_key
     assert routed[canary_key] >= versions.count(rollout.canary_version)
+
+
+def test_a_named_version_answers_whatever_the_customers_bucket(rollout: Rollout) -> None:
+    """V2 ``/versions/<v>/infer`` (the path the Open Inference Protocol describes) and gRPC
+    ``model_version`` reach that version, primary or canary; another version is a 404."""
+    import grpc
+    from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
+
+    from berth.loadtest import grpc_request, v2_inputs
+
+    base = f"{rollout.ep.http}/v2/models/{rollout.ep.model}"
+    with urllib.request.urlopen(base, timeout=10) as resp:
+        served = json.loads(resp.read())["versions"]
+    assert served == [rollout.primary_version, rollout.canary_version]
+    rows = body(7, 0)["instances"]
+    for version in served:
+        for customer in range(1, 41):  # customers of both buckets
+            one = [{**r, "customer_id": customer} for r in rows]
+            request = urllib.request.Request(
+                f"{base}/versions/{version}/infer",
+                data=json.dumps({"inputs": v2_inputs(one)}).encode(),
+                headers={"content-type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                assert json.loads(resp.read())["model_version"] == version
+        with grpc.insecure_channel(rollout.ep.grpc) as channel:
+            message = grpc_request(rows, rollout.ep.model)
+            message.model_version = version
+            reply = GRPCInferenceServiceStub(channel).ModelInfer(message, timeout=10)
+        assert reply.model_version == version
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"{base}/versions/v0/infer",
+                data=json.dumps({"inputs": v2_inputs(rows)}).encode(),
+                headers={"content-type": "application/json"},
+            ),
+            timeout=10,
+        )
+    assert missing.value.code == 404 and "v0" in json.loads(missing.value.read())["error"]
 
 
 def test_shadow_on_answers_identical_and_shadow_off_the_primary_path(rollout: Rollout) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
+from berth.errors import ModelNotFoundError
 from berth_transformer import routing
 from berth_transformer.model import MODEL_VERSION_HEADER, FeatureTransformer
 from berth_transformer.predictor_client import Prediction
@@ -64,6 +65,23 @@ def test_edges_and_monotonic_growth() -> None:
 def test_router_without_canary_is_always_primary() -> None:
     router = routing.Router(None, 100.0)
     assert {router.pick(i) for i in range(100)} == {routing.PRIMARY}
+
+
+def test_a_pinned_target_wins_over_the_bucket_and_unknown_versions_are_404() -> None:
+    router = routing.Router(object(), 50.0)  # type: ignore[arg-type]
+    router.versions = {routing.PRIMARY: "v1", routing.CANARY: "v2"}
+    assert router.served() == ["v1", "v2"]
+    assert router.target_of("m", "v2") == routing.CANARY
+    with routing.pinned(routing.CANARY):
+        assert {router.pick(i) for i in range(200)} == {routing.CANARY}
+    assert {router.pick(i) for i in range(200)} == {routing.PRIMARY, routing.CANARY}
+    with pytest.raises(ModelNotFoundError, match="no version 'v3'; it serves 'v1', 'v2'"):
+        router.target_of("m", "v3")
+    alone = routing.Router(None, 0.0)
+    alone.versions = {routing.PRIMARY: "v1", routing.CANARY: "v2"}  # no canary client: not served
+    assert alone.served() == ["v1"]
+    with pytest.raises(ModelNotFoundError):
+        alone.target_of("m", "v2")
 
 
 def _model(percent: float) -> tuple[FeatureTransformer, VersionedPredictor, VersionedPredictor]:

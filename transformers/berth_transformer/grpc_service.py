@@ -1,5 +1,6 @@
 """KServe's gRPC servicer with the transformer's model metadata (versions, platform and the
-request tensors, as over REST; KServe's leaves the versions out).
+request tensors, as over REST; KServe's leaves the versions out), and ``ModelInfer`` honouring
+``model_version`` (that version answers; KServe ignores the field).
 
 KServe builds the servicer inside its gRPC server from the name ``InferenceServicer`` in
 ``kserve.protocol.grpc.server``: :func:`install_grpc` points that name at this class.
@@ -16,6 +17,7 @@ from kserve.protocol.grpc.servicer import InferenceServicer
 from berth.errors import BerthError
 from berth.serving.errors import WireError
 from berth.serving.rest import check_model
+from berth_transformer import routing
 
 Context = Any  # grpc.aio.ServicerContext
 
@@ -27,16 +29,23 @@ def servicer_class(model: Any) -> type[InferenceServicer]:
         async def ModelMetadata(
             self, request: pb.ModelMetadataRequest, context: Context
         ) -> pb.ModelMetadataResponse:
-            try:
-                check_model(
-                    request.name,
-                    request.version,
-                    serves=model.name,
-                    version_served=model.model_version,
-                )
-            except BerthError as exc:
-                raise WireError(exc) from None
+            _target(request.name, request.version)
             return pb.ModelMetadataResponse(**model.v2_metadata())
+
+        async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> Any:
+            pin = _target(request.model_name, request.model_version)
+            if pin is None:
+                return await super().ModelInfer(request, context)
+            with routing.pinned(pin):  # KServe awaits the model in this task
+                return await super().ModelInfer(request, context)
+
+    def _target(name: str, version: str) -> str | None:
+        """NOT_FOUND for another model or version; the target serving ``version``."""
+        try:
+            check_model(name, None, serves=model.name, version_served="")
+            return model.router.target_of(name, version) if version else None
+        except BerthError as exc:
+            raise WireError(exc) from None
 
     return BerthServicer
 

@@ -199,7 +199,7 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         """The OIP model metadata, the same over REST and gRPC (KServe's has no versions)."""
         return {
             "name": self.name,
-            "versions": [self.model_version] if self.model_version else [],
+            "versions": self.router.served(),
             "platform": PLATFORM,
             "inputs": self.get_input_types(),
             "outputs": self.get_output_types(),

@@ -7,11 +7,11 @@ the Open Inference Protocol's schema does not allow: these answer with what is s
 - ``POST /v2/models/{name}/infer``: JSON validated by KServe's own request model (a bad field
   is a 400 naming it), or the binary tensor extension; the answer is KServe's
   ``InferResponse.to_rest()`` as is, binary outputs when asked for.
-- ``GET /v2/models/{name}`` (and ``/versions/{v}`` of the version it serves): the request
-  tensors, the output, the primary model's version; ``/versions/{v}/ready`` likewise.
-
-Versioned inference stays KServe's (501): with a canary, the version that answers is the
-router's choice, not the client's.
+- ``/versions/{v}/infer`` (the path the OIP describes) answers from version ``v``: the
+  primary's or, during a canary, the canary's, whatever the customer's bucket; another
+  version is a 404 naming those served (KServe: 501 for any version).
+- ``GET /v2/models/{name}`` (and ``/versions/{v}``, ``/versions/{v}/ready``): the request
+  tensors, the output, the versions served.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from berth.errors import InvalidInputError
 from berth.serving.rest import HEADER_LENGTH, check_model, ready_response, v2_response
+from berth_transformer import routing
 
 
 def decode(raw: bytes, header_length: str | None, model_name: str) -> InferRequest:
@@ -63,34 +64,42 @@ def decode(raw: bytes, header_length: str | None, model_name: str) -> InferReque
 def install_routes(app: FastAPI, model: Any) -> None:
     """``model``: the loaded ``FeatureTransformer``."""
 
-    def check(name: str, version: str | None = None) -> None:
-        check_model(name, version, serves=model.name, version_served=model.model_version)
+    def target(name: str, version: str | None = None) -> str | None:
+        """404 for another model; the target serving ``version`` (None: the router picks)."""
+        check_model(name, None, serves=model.name, version_served="")
+        return None if not version else model.router.target_of(name, version)
 
-    async def infer(model_name: str, request: Request) -> Response:
-        check(model_name)
+    async def infer(model_name: str, request: Request, version: str | None = None) -> Response:
+        pin = target(model_name, version)
         body = decode(await request.body(), request.headers.get(HEADER_LENGTH), model.name)
-        response, headers = await model(body, headers=dict(request.headers))
+        if pin is None:
+            response, headers = await model(body, headers=dict(request.headers))
+        else:
+            with routing.pinned(pin):
+                response, headers = await model(body, headers=dict(request.headers))
         return v2_response(response, headers)
 
+    async def infer_v2(model_name: str, request: Request) -> Response:
+        return await infer(model_name, request)
+
+    async def infer_version(model_name: str, model_version: str, request: Request) -> Response:
+        return await infer(model_name, request, model_version)
+
     async def model_metadata(model_name: str) -> JSONResponse:
-        check(model_name)
+        target(model_name)
         return JSONResponse(model.v2_metadata())
 
     async def model_metadata_version(model_name: str, model_version: str) -> JSONResponse:
-        check(model_name, model_version)
+        target(model_name, model_version)
         return JSONResponse(model.v2_metadata())
 
     async def model_ready_version(model_name: str, model_version: str) -> JSONResponse:
-        check(model_name, model_version)
+        target(model_name, model_version)
         return ready_response({"name": model.name, "ready": bool(model.ready)})
 
-    app.add_api_route("/v2/models/{model_name}/infer", infer, methods=["POST"])
-    app.add_api_route(
-        "/v2/models/{model_name}/versions/{model_version}/ready",
-        model_ready_version,
-        methods=["GET"],
-    )
+    versioned = "/v2/models/{model_name}/versions/{model_version}"
+    app.add_api_route("/v2/models/{model_name}/infer", infer_v2, methods=["POST"])
+    app.add_api_route(f"{versioned}/infer", infer_version, methods=["POST"])
+    app.add_api_route(f"{versioned}/ready", model_ready_version, methods=["GET"])
     app.add_api_route("/v2/models/{model_name}", model_metadata, methods=["GET"])
-    app.add_api_route(
-        "/v2/models/{model_name}/versions/{model_version}", model_metadata_version, methods=["GET"]
-    )
+    app.add_api_route(versioned, model_metadata_version, methods=["GET"])

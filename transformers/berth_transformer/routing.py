@@ -3,15 +3,19 @@
 A customer goes to the canary when ``blake2b(customer_id) mod 10000 < percent * 100``: the
 same customer always lands on the same model version (for a fixed percent), and raising the
 percent only moves customers from primary to canary, never back. A request ranks drivers for
-one customer; a request that mixes customers is routed by its first row.
+one customer; a request that mixes customers is routed by its first row. A request that names
+a model version (V2 ``/versions/<v>/infer``, gRPC ``model_version``) goes to that version.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from berth.errors import ModelNotFoundError
 from berth_transformer import metrics
 from berth_transformer.predictor_client import PredictorClient
 
@@ -39,6 +43,17 @@ class Route:
 
 
 _route: ContextVar[Route] = ContextVar("berth_transformer_route")
+_pinned: ContextVar[str | None] = ContextVar("berth_transformer_pinned", default=None)
+
+
+@contextmanager
+def pinned(target: str) -> Iterator[None]:
+    """Requests made inside go to ``target`` whatever their customer's bucket."""
+    token = _pinned.set(target)
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
 
 
 def begin(default_version: str) -> Route:
@@ -67,7 +82,24 @@ class Router:
         self.canary, self.percent = canary, percent
         self.versions = {PRIMARY: "", CANARY: ""}
 
+    def served(self) -> list[str]:
+        """The model versions requests can reach: the primary's, and the canary's if any."""
+        targets = (PRIMARY, CANARY) if self.canary is not None else (PRIMARY,)
+        return [self.versions[t] for t in targets if self.versions[t]]
+
+    def target_of(self, model_name: str, version: str) -> str:
+        """The target serving ``version``; 404 (naming the versions served) for another."""
+        for target in (PRIMARY, CANARY):
+            if self.versions[target] == version and version in self.served():
+                return target
+        raise ModelNotFoundError(
+            f"model {model_name!r} has no version {version!r}; it serves "
+            + ", ".join(repr(v) for v in self.served())
+        )
+
     def pick(self, customer_id: int) -> str:
+        if (target := _pinned.get()) is not None:
+            return target
         if self.canary is not None and goes_to_canary(customer_id, self.percent):
             return CANARY
         return PRIMARY
