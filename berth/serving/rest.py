@@ -16,11 +16,13 @@ JSON = "application/json"
 HEADER_LENGTH = "inference-header-content-length"  # binary extension: the JSON part's length
 
 
-def check_model(name: str, version: str | None, *, serves: str, version_served: str) -> None:
-    """404 for another model name, or a version other than the one served."""
+def check_model(
+    name: str, version: str | None = None, *, serves: str, version_served: str | None = None
+) -> None:
+    """404 for another model name, or (given ``version_served``) another version."""
     if name != serves:
         raise ModelNotFoundError(f"model {name!r} not found; this server has {serves!r}")
-    if version and version != version_served:
+    if version and version_served is not None and version != version_served:
         raise ModelNotFoundError(
             f"model {name!r} has no version {version!r}; it serves {version_served!r}"
         )

@@ -42,7 +42,7 @@ def servicer_class(model: Any) -> type[InferenceServicer]:
     def _target(name: str, version: str) -> str | None:
         """NOT_FOUND for another model or version; the target serving ``version``."""
         try:
-            check_model(name, None, serves=model.name, version_served="")
+            check_model(name, serves=model.name)
             return model.router.target_of(name, version) if version else None
         except BerthError as exc:
             raise WireError(exc) from None

@@ -66,7 +66,7 @@ def install_routes(app: FastAPI, model: Any) -> None:
 
     def target(name: str, version: str | None = None) -> str | None:
         """404 for another model; the target serving ``version`` (None: the router picks)."""
-        check_model(name, None, serves=model.name, version_served="")
+        check_model(name, serves=model.name)
         return None if not version else model.router.target_of(name, version)
 
     async def infer(model_name: str, request: Request, version: str | None = None) -> Response:
