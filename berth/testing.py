@@ -16,8 +16,9 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 LOOPBACK = "127.0.0.1"
 
@@ -35,6 +36,22 @@ def patched_env(**values: str) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextlib.asynccontextmanager
+async def loopback_app(app: Any) -> AsyncIterator[str]:
+    """An ``aiohttp.web.Application`` served on a free loopback port: its base URL, torn down
+    after (a stand-in server for load-generator tests)."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, LOOPBACK, port).start()
+    try:
+        yield f"http://{LOOPBACK}:{port}"
+    finally:
+        await runner.cleanup()
 
 
 def free_port() -> int:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from berth.testing import LOOPBACK, RedisServer, free_port
+from berth.testing import RedisServer, loopback_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -113,17 +113,8 @@ def test_open_loop_counts_the_wait_behind_a_stalled_server() -> None:
         app = web.Application()
         app["seen"] = 0
         app.router.add_post("/v1/models/driver-ranking:predict", predict)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, LOOPBACK, port).start()
-        try:
-            spec = LoadSpec(
-                "v1", f"http://{LOOPBACK}:{port}", rate=100, duration_s=1.0, warmup_s=0.0
-            )
-            result = await run_point(spec)
-        finally:
-            await runner.cleanup()
+        async with loopback_app(app) as url:
+            result = await run_point(LoadSpec("v1", url, rate=100, duration_s=1.0, warmup_s=0.0))
         return result.__dict__
 
     result = asyncio.run(scenario())

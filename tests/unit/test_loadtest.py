@@ -8,7 +8,7 @@ import gc
 from aiohttp import web
 
 from berth.loadtest import open_loop
-from berth.testing import LOOPBACK, free_port
+from berth.testing import loopback_app
 
 
 def test_open_loop_keeps_the_heap_out_of_full_collections_and_gives_it_back() -> None:
@@ -24,20 +24,14 @@ def test_open_loop_keeps_the_heap_out_of_full_collections_and_gives_it_back() ->
     async def scenario() -> int:
         app = web.Application()
         app.router.add_post("/v1/models/m:predict", predict)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, LOOPBACK, port).start()
-        try:
+        async with loopback_app(app) as url:
             run = await open_loop(
-                f"http://{LOOPBACK}:{port}/v1/models/m:predict",
+                f"{url}/v1/models/m:predict",
                 {"instances": [1]},
                 rate=50,
                 seconds=0.4,
                 events={0.2: lambda: during.append(gc.get_freeze_count())},
             )
-        finally:
-            await runner.cleanup()
         return run.count(200)
 
     answered = asyncio.run(scenario())
