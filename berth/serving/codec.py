@@ -4,7 +4,9 @@ KServe's own V2 decoding goes through pydantic (slow, 422 on a bad body) and its
 tensor path turns a short buffer or a missing key into a 500; this one parses with orjson,
 reads the binary tensor extension (``Inference-Header-Content-Length``: the JSON header, then
 each input's ``binary_data_size`` bytes in input order, little-endian), and names what is
-wrong. Checks against the model (names, datatype, shape, values) are in :mod:`validation`.
+wrong. Both containers decode V2 REST with it; checks against a model (names, datatype,
+shape, values) are that model's (the predictor's :mod:`berth_predictor.validation`, the
+transformer's :mod:`berth_transformer.schema`).
 """
 
 from __future__ import annotations

@@ -26,11 +26,11 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from berth.artifact import ArtifactMetadata, verify_artifact
 from berth.errors import BerthError
 from berth.observability import REQUEST_ID_HEADER, get_logger, new_request_id, request_id_var
+from berth.serving.codec import RestBody
 from berth.serving.errors import Served, served
 from berth.serving.guard import Guard
 from berth_predictor import metrics
 from berth_predictor.batcher import Batcher
-from berth_predictor.codec import RestBody
 from berth_predictor.session import OnnxSession
 from berth_predictor.settings import PredictorSettings
 from berth_predictor.validation import RowValidator

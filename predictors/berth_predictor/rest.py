@@ -2,8 +2,9 @@
 first matching route wins), so these answer and KServe's stay as the fallback.
 
 - Inference (V1 ``:predict``, V2 ``/infer`` with or without ``/versions/<v>``): the raw body
-  goes to the model, which decodes it (:mod:`codec`) — bad JSON or a bad binary tensor is a
-  400 naming the field, never KServe's pydantic 422 or a 500, and JSON skips pydantic.
+  goes to the model, which decodes it (:mod:`berth.serving.codec`) — bad JSON or a bad binary
+  tensor is a 400 naming the field, never KServe's pydantic 422 or a 500, and JSON skips
+  pydantic.
 - Model metadata with the OIP ``properties`` map (KServe's response model drops it), and
   ``versions``; a version other than the artifact's is a 404 (KServe: 501 for any version).
 - Readiness (``/v2/health/ready``, per model) is false until the warm-up finished; KServe's
@@ -20,8 +21,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from berth.serving import rest as serving_rest
-from berth.serving.rest import HEADER_LENGTH, JSON, ready_response, v2_response
-from berth_predictor.codec import RestBody
+from berth.serving.codec import RestBody
+from berth.serving.rest import HEADER_LENGTH, JSON, add_v2_routes, ready_response, v2_response
 from berth_predictor.metadata import model_metadata
 from berth_predictor.model import MODEL_VERSION_HEADER, OnnxPredictor
 
@@ -62,45 +63,24 @@ def install_routes(app: FastAPI, model: OnnxPredictor) -> None:
         response, headers = await model(body, headers=dict(request.headers))
         return Response(orjson.dumps(response), media_type=JSON, headers=headers)
 
-    async def infer(model_name: str, request: Request, version: str | None = None) -> Response:
+    async def infer(model_name: str, version: str | None, request: Request) -> Response:
         check_model(model, model_name, version)
         body = RestBody("v2", await request.body(), request.headers.get(HEADER_LENGTH))
         response, headers = await model(body, headers=dict(request.headers))
         return v2_response(response, headers)
 
-    async def infer_v2(model_name: str, request: Request) -> Response:
-        return await infer(model_name, request)
-
-    async def infer_version(model_name: str, model_version: str, request: Request) -> Response:
-        return await infer(model_name, request, model_version)
-
-    async def metadata(model_name: str) -> JSONResponse:
-        check_model(model, model_name)
+    async def metadata(model_name: str, version: str | None) -> JSONResponse:
+        check_model(model, model_name, version)
         assert model.meta is not None
         return JSONResponse(model_metadata(model.name, model.meta))
 
-    async def metadata_version(model_name: str, model_version: str) -> JSONResponse:
-        check_model(model, model_name, model_version)
-        return await metadata(model_name)
-
-    async def model_ready(model_name: str, model_version: str) -> JSONResponse:
-        check_model(model, model_name, model_version)
+    async def model_ready(model_name: str, version: str | None) -> JSONResponse:
+        check_model(model, model_name, version)
         return ready_response({"name": model.name, "ready": bool(model.ready)})
 
     async def server_ready() -> JSONResponse:
         return ready_response({"ready": bool(model.ready)})
 
-    post, get = ["POST"], ["GET"]
-    app.add_api_route("/v1/models/{model_name}:predict", predict_v1, methods=post)
-    app.add_api_route("/v2/models/{model_name}/infer", infer_v2, methods=post)
-    app.add_api_route(
-        "/v2/models/{model_name}/versions/{model_version}/infer", infer_version, methods=post
-    )
-    app.add_api_route("/v2/models/{model_name}", metadata, methods=get)
-    app.add_api_route(
-        "/v2/models/{model_name}/versions/{model_version}", metadata_version, methods=get
-    )
-    app.add_api_route(
-        "/v2/models/{model_name}/versions/{model_version}/ready", model_ready, methods=get
-    )
-    app.add_api_route("/v2/health/ready", server_ready, methods=get)
+    app.add_api_route("/v1/models/{model_name}:predict", predict_v1, methods=["POST"])
+    add_v2_routes(app, infer=infer, metadata=metadata, ready=model_ready)
+    app.add_api_route("/v2/health/ready", server_ready, methods=["GET"])

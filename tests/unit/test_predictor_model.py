@@ -28,8 +28,8 @@ from berth.artifact import (
     write_metadata,
 )
 from berth.errors import ArtifactError
+from berth.serving.codec import RestBody
 from berth.serving.errors import WireError
-from berth_predictor.codec import RestBody
 from berth_predictor.metadata import model_metadata, properties_wire, read_properties
 from berth_predictor.model import OnnxPredictor
 from berth_predictor.settings import PredictorSettings

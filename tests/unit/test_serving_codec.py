@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from berth.errors import InvalidInputError
+from berth.serving.codec import RestBody, decode_v2
 from berth.serving.rest import HEADER_LENGTH
-from berth_predictor.codec import RestBody, decode_v2
 
 ROWS = np.arange(40, dtype=np.float32).reshape(2, 20) / 7
 

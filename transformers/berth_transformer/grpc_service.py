@@ -34,8 +34,6 @@ def servicer_class(model: Any) -> type[InferenceServicer]:
 
         async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> Any:
             pin = _target(request.model_name, request.model_version)
-            if pin is None:
-                return await super().ModelInfer(request, context)
             with routing.pinned(pin):  # KServe awaits the model in this task
                 return await super().ModelInfer(request, context)
 

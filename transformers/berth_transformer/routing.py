@@ -47,8 +47,9 @@ _pinned: ContextVar[str | None] = ContextVar("berth_transformer_pinned", default
 
 
 @contextmanager
-def pinned(target: str) -> Iterator[None]:
-    """Requests made inside go to ``target`` whatever their customer's bucket."""
+def pinned(target: str | None) -> Iterator[None]:
+    """Requests made inside go to ``target`` whatever their customer's bucket (None: the
+    router picks as usual)."""
     token = _pinned.set(target)
     try:
         yield
@@ -82,15 +83,17 @@ class Router:
         self.canary, self.percent = canary, percent
         self.versions = {PRIMARY: "", CANARY: ""}
 
+    def _targets(self) -> tuple[str, ...]:
+        return (PRIMARY, CANARY) if self.canary is not None else (PRIMARY,)
+
     def served(self) -> list[str]:
         """The model versions requests can reach: the primary's, and the canary's if any."""
-        targets = (PRIMARY, CANARY) if self.canary is not None else (PRIMARY,)
-        return [self.versions[t] for t in targets if self.versions[t]]
+        return [self.versions[t] for t in self._targets() if self.versions[t]]
 
     def target_of(self, model_name: str, version: str) -> str:
         """The target serving ``version``; 404 (naming the versions served) for another."""
-        for target in (PRIMARY, CANARY):
-            if self.versions[target] == version and version in self.served():
+        for target in self._targets():
+            if version and self.versions[target] == version:
                 return target
         raise ModelNotFoundError(
             f"model {model_name!r} has no version {version!r}; it serves "
