@@ -408,3 +408,65 @@ def job_upgrade_violations(before: list[Obj], after: list[Obj]) -> list[str]:
         if previous and previous["spec"].get("template") != job["spec"].get("template"):
             found.append(f"Job/{name}: upgrade changes spec.template (immutable)")
     return found
+
+
+# -- rule: Istio AuthorizationPolicy admits the chart's own callers ---------------------------
+
+
+def _istio_match(value: str, patterns: list[str]) -> bool:
+    """Istio's string match: exact, ``prefix*``, ``*suffix`` or ``*``."""
+    for pattern in patterns:
+        if pattern == "*" or pattern == value:
+            return True
+        if pattern.endswith("*") and value.startswith(pattern[:-1]):
+            return True
+        if pattern.startswith("*") and value.endswith(pattern[1:]):
+            return True
+    return False
+
+
+def istio_allows(policy: Obj, principal: str, method: str, path: str) -> bool:
+    """An ALLOW AuthorizationPolicy admits a request when one rule matches it: every ``from``
+    source and ``to`` operation listed in the rule matches (istio/istio
+    pilot/pkg/security/authz/model/model.go; only principals, methods and paths here)."""
+    for rule in (policy.get("spec") or {}).get("rules") or []:
+        sources = [f.get("source") or {} for f in rule.get("from") or []]
+        operations = [t.get("operation") or {} for t in rule.get("to") or []]
+        if sources and not any(
+            "principals" not in s or _istio_match(principal, s["principals"]) for s in sources
+        ):
+            continue
+        if operations and not any(
+            ("methods" not in o or method in o["methods"])
+            and ("paths" not in o or _istio_match(path, o["paths"]))
+            for o in operations
+        ):
+            continue
+        return True
+    return False
+
+
+def helm_test_admission_violations(
+    objects: list[Obj], trust_domain: str = "cluster.local"
+) -> list[str]:
+    """The ``helm test`` pod's request (a POST to the URL in its command, as its
+    ServiceAccount's mTLS identity) must pass every ALLOW AuthorizationPolicy of the release."""
+    found = []
+    for pod in objects:
+        annotations = (pod.get("metadata") or {}).get("annotations") or {}
+        if pod.get("kind") != "Pod" or annotations.get(HOOK) != "test":
+            continue
+        namespace = pod["metadata"].get("namespace", "default")
+        principal = f"{trust_domain}/ns/{namespace}/sa/{pod['spec'].get('serviceAccountName')}"
+        script = " ".join(str(a) for c in pod["spec"]["containers"] for a in c.get("args") or [])
+        match = re.search(r"https?://[^/\"' ]+(/[^\"' ]*)", script)
+        path = match.group(1) if match else "/"
+        for policy in objects:
+            if policy.get("kind") != "AuthorizationPolicy":
+                continue
+            if (policy.get("spec") or {}).get("action", "ALLOW") != "ALLOW":
+                continue
+            if not istio_allows(policy, principal, "POST", path):
+                name = policy["metadata"]["name"]
+                found.append(f"AuthorizationPolicy/{name} refuses the helm test pod (POST {path})")
+    return found

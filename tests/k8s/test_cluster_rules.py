@@ -276,3 +276,29 @@ def test_job_rule_rejects_a_plain_job_with_versioned_template() -> None:
     assert len(rules.job_upgrade_violations([job], [newer])) == 2
     newer["metadata"]["annotations"] = {"helm.sh/hook": "pre-install,pre-upgrade"}
     assert rules.job_upgrade_violations([job], [newer]) == []
+
+
+def test_helm_test_pod_passes_the_authorization_policy(rendered: dict[str, list[Obj]]) -> None:
+    for scenario, objects in rendered.items():
+        assert rules.helm_test_admission_violations(objects) == [], scenario
+    assert any(o["kind"] == "AuthorizationPolicy" for o in rendered["auth"])
+
+
+def test_istio_rule_rejects_a_policy_without_the_test_pod() -> None:
+    pod: Obj = {
+        "kind": "Pod",
+        "metadata": {"name": "t", "namespace": "ns", "annotations": {"helm.sh/hook": "test"}},
+        "spec": {"serviceAccountName": "sa", "containers": [{"args": ["curl http://x/v1/p"]}]},
+    }
+    health = {"to": [{"operation": {"methods": ["GET"], "paths": ["/v2/health/live"]}}]}
+    caller = {"from": [{"source": {"principals": ["cluster.local/ns/a/sa/b"]}}]}
+    policy: Obj = {
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "p"},
+        "spec": {"action": "ALLOW", "rules": [caller, health]},
+    }
+    assert rules.helm_test_admission_violations([pod, policy]) == [
+        "AuthorizationPolicy/p refuses the helm test pod (POST /v1/p)"
+    ]
+    policy["spec"]["rules"].append({"from": [{"source": {"principals": ["*/sa/sa"]}}]})
+    assert rules.helm_test_admission_violations([pod, policy]) == []
