@@ -302,3 +302,13 @@ def test_istio_rule_rejects_a_policy_without_the_test_pod() -> None:
     ]
     policy["spec"]["rules"].append({"from": [{"source": {"principals": ["*/sa/sa"]}}]})
     assert rules.helm_test_admission_violations([pod, policy]) == []
+
+
+def test_grpc_liveness_probe_can_be_switched_on() -> None:
+    """predictor.probes.grpcPortProbe=grpc: a Kubernetes grpc: probe (grpc.health.v1) on the
+    h2c port, which the probe rule accepts as it does tcpSocket."""
+    objects = render_objects({"predictor": {"probes": {"grpcPortProbe": "grpc"}}})
+    main = next(o for o in isvcs(objects) if o["metadata"]["name"] == "driver-ranking")
+    container = main["spec"]["predictor"]["containers"][0]
+    assert container["livenessProbe"]["grpc"] == {"port": 8081}
+    assert rules.probe_protocol_violations(main) == []
