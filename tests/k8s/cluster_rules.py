@@ -470,3 +470,39 @@ def helm_test_admission_violations(
                 name = policy["metadata"]["name"]
                 found.append(f"AuthorizationPolicy/{name} refuses the helm test pod (POST {path})")
     return found
+
+
+# -- rule: a node drain never takes the last pod ---------------------------------------------
+
+
+def drain_violations(objects: list[Obj]) -> list[str]:
+    """kubernetes pkg/controller/disruption/disruption.go: with ``maxUnavailable`` a PDB allows
+    ``currentHealthy - (expected - maxUnavailable)`` evictions. A drain keeps a component
+    serving only if, at its fewest replicas, each eviction leaves one pod: every primary
+    InferenceService component needs a PDB selecting it and ``minReplicas - maxUnavailable >=
+    1``."""
+    budgets = [o for o in objects if o.get("kind") == "PodDisruptionBudget"]
+    found = []
+    for isvc in objects:
+        if isvc.get("kind") != "InferenceService" or "transformer" not in isvc.get("spec", {}):
+            continue
+        for where, component in components(isvc):
+            if ".canary[" in where:
+                continue
+            labels = component.get("labels") or {}
+            guarding = [
+                b
+                for b in budgets
+                if all(
+                    labels.get(k) == v
+                    for k, v in (b["spec"].get("selector", {}).get("matchLabels") or {}).items()
+                )
+            ]
+            if not guarding:
+                found.append(f"{where}: no PodDisruptionBudget")
+                continue
+            fewest = int(component.get("minReplicas", 1))
+            for budget in guarding:
+                if fewest - int(budget["spec"].get("maxUnavailable", 0)) < 1:
+                    found.append(f"{where}: a drain may evict all {fewest} pod(s)")
+    return found

@@ -312,3 +312,16 @@ def test_grpc_liveness_probe_can_be_switched_on() -> None:
     container = main["spec"]["predictor"]["containers"][0]
     assert container["livenessProbe"]["grpc"] == {"port": 8081}
     assert rules.probe_protocol_violations(main) == []
+
+
+def test_default_install_survives_a_node_drain(rendered: dict[str, list[Obj]]) -> None:
+    """Two replicas and a PDB by default (and in every scenario that keeps the PDBs on)."""
+    for scenario, objects in rendered.items():
+        if any(o["kind"] == "PodDisruptionBudget" for o in objects):
+            assert rules.drain_violations(objects) == [], scenario
+    one = render_objects({"predictor": {"minReplicas": 1}})
+    assert rules.drain_violations(one) == [
+        "driver-ranking.predictor: a drain may evict all 1 pod(s)"
+    ]
+    none = render_objects({"podDisruptionBudget": {"enabled": False}})
+    assert len(rules.drain_violations(none)) == 2
