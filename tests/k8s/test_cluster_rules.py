@@ -1,5 +1,6 @@
-"""The cluster's runtime rules (tests/k8s/cluster_rules.py) against every rendered scenario and
-the kustomize builds, and each rule against a hand-built object that breaks it."""
+"""The cluster's runtime rules (tests/k8s/cluster_rules.py and cluster_rules_platform.py)
+against every rendered scenario and the kustomize builds, and each rule against a hand-built
+object that breaks it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from berth.kube.chart import (
     scenarios,
 )
 from tests.k8s import cluster_rules as rules
+from tests.k8s import cluster_rules_platform as platform
 
 pytestmark = pytest.mark.k8s
 
@@ -57,7 +59,9 @@ def test_every_scenario_follows_the_inference_service_rules(
 
 def test_every_podmonitor_scrapes_one_target_per_pod(rendered: dict[str, list[Obj]]) -> None:
     found = [
-        f"{s}: {v}" for s, objects in rendered.items() for v in rules.podmonitor_violations(objects)
+        f"{s}: {v}"
+        for s, objects in rendered.items()
+        for v in platform.podmonitor_violations(objects)
     ]
     assert found == []
     assert any(o["kind"] == "PodMonitor" for o in rendered["default"])
@@ -68,7 +72,7 @@ def test_every_scenario_renders_only_what_its_cluster_serves(
 ) -> None:
     for scenario, objects in rendered.items():
         apis = set(scenario_api_versions(scenario))
-        assert rules.missing_api_violations(objects, apis) == [], scenario
+        assert platform.missing_api_violations(objects, apis) == [], scenario
     # Without the Prometheus Operator's API no monitoring object renders.
     kinds = {o["kind"] for o in render_objects({}, api_versions=())}
     assert not kinds & {"PodMonitor", "PrometheusRule"}, kinds
@@ -78,7 +82,7 @@ def test_every_scenario_renders_only_what_its_cluster_serves(
 def test_kustomize_base_needs_no_prometheus_operator(kustomized: dict[str, list[Obj]]) -> None:
     apis = {"serving.kserve.io/v1beta1"}
     for name in ("base", "overlays/knative", "overlays/standard"):
-        assert rules.missing_api_violations(kustomized[name], apis) == [], name
+        assert platform.missing_api_violations(kustomized[name], apis) == [], name
 
 
 def _chart_at(tmp_path: Path, version: str) -> Path:
@@ -97,7 +101,7 @@ def test_helm_upgrade_to_a_new_chart_version_can_patch_every_job(tmp_path: Path)
         apis = scenario_api_versions(scenario)
         before = render_objects(values, hooks=True, api_versions=apis)
         after = render_objects(values, hooks=True, api_versions=apis, chart_dir=upgraded)
-        assert rules.job_upgrade_violations(before, after) == [], scenario
+        assert platform.job_upgrade_violations(before, after) == [], scenario
 
 
 # -- each rule rejects a hand-built violation ----------------------------------------------------
@@ -223,10 +227,10 @@ def test_podmonitor_rule_rejects_a_port_name_knative_replaced() -> None:
     component = {"labels": {"app": "m"}, "containers": [_container(HTTP)]}
     by_name = _monitor({"port": "http1", "path": "/metrics"})
     knative = [_isvc("Knative", transformer=component), by_name]
-    assert rules.podmonitor_violations(knative) == [
+    assert platform.podmonitor_violations(knative) == [
         "PodMonitor/pm: m.transformer gives targets on ports [], wants one on {8080}"
     ]
-    assert rules.podmonitor_violations([_isvc("Standard", transformer=component), by_name]) == []
+    assert platform.podmonitor_violations([_isvc("Standard", transformer=component), by_name]) == []
     # Knative's name for the one port, kept and pointed at the REST port, works in both.
     relabeled = _monitor(
         {
@@ -247,14 +251,16 @@ def test_podmonitor_rule_rejects_a_port_name_knative_replaced() -> None:
             ],
         }
     )
-    assert rules.podmonitor_violations([_isvc("Knative", transformer=component), relabeled]) == []
-    assert rules.podmonitor_violations([_monitor({"port": "x"})]) == [
+    assert (
+        platform.podmonitor_violations([_isvc("Knative", transformer=component), relabeled]) == []
+    )
+    assert platform.podmonitor_violations([_monitor({"port": "x"})]) == [
         "PodMonitor/pm: selects no pod"
     ]
 
 
 def test_missing_api_rule_rejects_a_podmonitor_without_the_operator() -> None:
-    found = rules.missing_api_violations(
+    found = platform.missing_api_violations(
         [_monitor({"port": "x"})], set(CLUSTER_API_VERSIONS) - {MONITORING_API}
     )
     assert found == ["PodMonitor/pm: monitoring.coreos.com/v1 not served"]
@@ -269,18 +275,18 @@ def test_job_rule_rejects_a_plain_job_with_versioned_template() -> None:
     }
     newer = copy.deepcopy(job)
     newer["spec"]["template"]["metadata"]["labels"]["v"] = "2"
-    assert rules.job_upgrade_violations([job], [newer]) == [
+    assert platform.job_upgrade_violations([job], [newer]) == [
         "Job/b: upgrade changes spec.template (immutable)"
     ]
     newer["spec"]["ttlSecondsAfterFinished"] = 60
-    assert len(rules.job_upgrade_violations([job], [newer])) == 2
+    assert len(platform.job_upgrade_violations([job], [newer])) == 2
     newer["metadata"]["annotations"] = {"helm.sh/hook": "pre-install,pre-upgrade"}
-    assert rules.job_upgrade_violations([job], [newer]) == []
+    assert platform.job_upgrade_violations([job], [newer]) == []
 
 
 def test_helm_test_pod_passes_the_authorization_policy(rendered: dict[str, list[Obj]]) -> None:
     for scenario, objects in rendered.items():
-        assert rules.helm_test_admission_violations(objects) == [], scenario
+        assert platform.helm_test_admission_violations(objects) == [], scenario
     assert any(o["kind"] == "AuthorizationPolicy" for o in rendered["auth"])
 
 
@@ -297,11 +303,11 @@ def test_istio_rule_rejects_a_policy_without_the_test_pod() -> None:
         "metadata": {"name": "p"},
         "spec": {"action": "ALLOW", "rules": [caller, health]},
     }
-    assert rules.helm_test_admission_violations([pod, policy]) == [
+    assert platform.helm_test_admission_violations([pod, policy]) == [
         "AuthorizationPolicy/p refuses the helm test pod (POST /v1/p)"
     ]
     policy["spec"]["rules"].append({"from": [{"source": {"principals": ["*/sa/sa"]}}]})
-    assert rules.helm_test_admission_violations([pod, policy]) == []
+    assert platform.helm_test_admission_violations([pod, policy]) == []
 
 
 def test_grpc_liveness_probe_can_be_switched_on() -> None:
@@ -318,10 +324,10 @@ def test_default_install_survives_a_node_drain(rendered: dict[str, list[Obj]]) -
     """Two replicas and a PDB by default (and in every scenario that keeps the PDBs on)."""
     for scenario, objects in rendered.items():
         if any(o["kind"] == "PodDisruptionBudget" for o in objects):
-            assert rules.drain_violations(objects) == [], scenario
+            assert platform.drain_violations(objects) == [], scenario
     one = render_objects({"predictor": {"minReplicas": 1}})
-    assert rules.drain_violations(one) == [
+    assert platform.drain_violations(one) == [
         "driver-ranking.predictor: a drain may evict all 1 pod(s)"
     ]
     none = render_objects({"podDisruptionBudget": {"enabled": False}})
-    assert len(rules.drain_violations(none)) == 2
+    assert len(platform.drain_violations(none)) == 2
