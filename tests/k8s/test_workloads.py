@@ -320,3 +320,55 @@ def test_materialization_runs_the_feast_cli(rendered: dict[str, list[Obj]]) -> N
     assert "/app/feature_repo/data" not in mounts  # nothing hides the image's data
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     assert pod["containers"][0]["image"].startswith("ghcr.io/berth-serving/berth-transformer:")
+
+
+def test_every_pod_skips_service_links(rendered: dict[str, list[Obj]]) -> None:
+    """No Service-link env vars: they leak other Services' addresses into every pod and slow
+    pod start in busy namespaces."""
+    for scenario, objects in rendered.items():
+        for where, pod, _ in pod_specs(objects):
+            assert pod.get("enableServiceLinks") is False, f"{scenario}: {where}"
+
+
+def test_platform_knobs_reach_the_pods() -> None:
+    spread = [
+        {
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "ScheduleAnyway",
+        }
+    ]
+    knobs = {
+        "podAnnotations": {"example.com/team": "ranking"},
+        "podLabels": {"team": "ranking"},
+        "priorityClassName": "serving-high",
+        "topologySpreadConstraints": spread,
+        "containerConcurrency": 8,
+        "timeout": 30,
+    }
+    values = {
+        "predictor": knobs,
+        "transformer": knobs,
+        "imagePullSecrets": [{"name": "registry"}],
+        "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/r"}},
+    }
+    objects = render_objects(values)
+    main = isvcs(objects)["driver-ranking"]["spec"]
+    for part in ("predictor", "transformer"):
+        component = main[part]
+        assert component["annotations"]["example.com/team"] == "ranking"
+        assert component["labels"]["team"] == "ranking"
+        assert component["labels"]["app.kubernetes.io/component"] == part  # selectors win
+        assert component["priorityClassName"] == "serving-high"
+        assert component["topologySpreadConstraints"] == spread
+        assert component["containerConcurrency"] == 8 and component["timeout"] == 30
+        assert component["imagePullSecrets"] == [{"name": "registry"}]
+    assert "checksum/config" in main["transformer"]["annotations"]
+    account = next(o for o in objects if o["kind"] == "ServiceAccount")
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/r")
+    # Defaults: two replicas of each, the Standard HPA on 70% CPU (not Knative's targets).
+    default = isvcs(render_objects({}))["driver-ranking"]["spec"]
+    assert default["predictor"]["minReplicas"] == default["transformer"]["minReplicas"] == 2
+    standard = isvcs(render_objects({"inferenceService": {"deploymentMode": "Standard"}}))
+    for part in ("predictor", "transformer"):
+        assert standard["driver-ranking"]["spec"][part]["scaleTarget"] == 70
