@@ -72,7 +72,8 @@ CMD ["--model_name", "driver-ranking", "--model_dir", "/mnt/models", "--http_por
 FROM base AS transformer
 COPY --from=serve-app /opt/venv /opt/venv
 COPY feature_repo/berth_features.py feature_repo/feature_store.yaml \
-     feature_repo/feature_store.sqlite.yaml feature_repo/.feastignore /app/feature_repo/
+     feature_repo/feature_store.sqlite.yaml feature_repo/feature_store.redis_cluster.yaml \
+     feature_repo/.feastignore /app/feature_repo/
 # `feast apply` writes data/registry.db (the definitions only; no store is contacted). In a
 # cluster a shared registry (s3://, SQL) replaces it: featureStore.registry in the chart.
 RUN REDIS_CONNECTION_STRING=localhost:6379 \
