@@ -1,5 +1,6 @@
 """Direct reads on a real Redis Cluster (6 redis-servers on loopback, 3 masters): the same
-values and event times as Feast's SDK on the same cluster, redirections followed.
+values and event times as Feast's SDK on the same cluster, redirections followed; TLS and ACL
+users on plain Redis and on a cluster.
 
 The feature repo is applied and materialized into the cluster by Feast itself
 (``feature_store.redis_cluster.yaml``: ``redis_type: redis_cluster``), then a stale row per view
@@ -148,3 +149,73 @@ def test_moved_replies_are_followed_and_fix_the_slot_map(cluster_repo: Path) -> 
             await source.close()
 
     asyncio.run(run())
+
+
+# --- TLS and ACL: a self-signed certificate made for this test, a user with a password -----
+
+USER = ("berth-reader", "s3cret-pw")
+
+
+async def read_once(source: Any) -> None:
+    try:
+        await source.fetch(columns_for([1001], 7))
+    finally:
+        await source.close()
+
+
+def test_tls_and_acl_on_plain_redis(built: tuple[Path, Path], tmp_path: Path) -> None:
+    """Feast's ``ssl=true,ssl_ca_certs=...,username=...,password=...`` on a TLS-only
+    redis-server whose only user is an ACL user: Feast materializes through it, the direct
+    source reads what the SDK reads; a wrong password or no TLS is refused (a RedisError: the
+    transformer's 503)."""
+    import redis.exceptions
+
+    from berth.featurerepo import REDIS_YAML
+    from berth.testing import RedisServer, self_signed_tls
+    from berth_transformer.features import open_reader
+    from berth_transformer.redis_transport import PlainTransport
+
+    tls = self_signed_tls(tmp_path)
+    server = RedisServer(tls=tls, user=USER).start()
+    try:
+        repo = Path(shutil.copytree(built[0], tmp_path / "repo", ignore=FRESH))
+        materialize_with_odd_rows(repo, repo / REDIS_YAML, server.connection_string)
+        assert "ssl=true" in server.connection_string
+        with patched_env(REDIS_CONNECTION_STRING=server.connection_string):
+            source = asyncio.run(compare_with_sdk(repo, repo / REDIS_YAML, "driver_ranking_v1"))
+        assert isinstance(source.transport, PlainTransport)
+
+        wrong = server.connection_string.replace(USER[1], "wrong-pw")
+        plaintext = f"127.0.0.1:{server.port},username={USER[0]},password={USER[1]}"
+        for connection, error in (
+            (wrong, redis.exceptions.AuthenticationError),
+            (plaintext, redis.exceptions.ConnectionError),
+        ):
+            with patched_env(REDIS_CONNECTION_STRING=connection):
+                store = open_store(repo, repo / REDIS_YAML)
+                contract = service_contract(store, "driver_ranking_v1")
+                reader = open_reader(store, "driver_ranking_v1", contract, None, {}, {}, 5.0)
+
+                with pytest.raises(error):
+                    asyncio.run(read_once(reader.source))
+    finally:
+        server.close()
+
+
+def test_tls_and_acl_on_redis_cluster(built: tuple[Path, Path], tmp_path: Path) -> None:
+    """The same on a 6-node cluster whose client port, bus and replication all speak TLS and
+    whose only user is the ACL user."""
+    from berth.testing import RedisServer, self_signed_tls
+    from berth_transformer.redis_transport import ClusterTransport
+
+    if not RedisServer.available():
+        pytest.skip("redis-server binary not found")
+    cluster = RedisClusterServers(tls=self_signed_tls(tmp_path), user=USER).start()
+    try:
+        repo = Path(shutil.copytree(built[0], tmp_path / "repo", ignore=FRESH))
+        materialize_with_odd_rows(repo, repo / CLUSTER_YAML, cluster.connection_string)
+        with patched_env(REDIS_CONNECTION_STRING=cluster.connection_string):
+            source = asyncio.run(compare_with_sdk(repo, repo / CLUSTER_YAML, "driver_ranking_v2"))
+        assert isinstance(source.transport, ClusterTransport)
+    finally:
+        cluster.close()
