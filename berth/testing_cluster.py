@@ -110,17 +110,32 @@ class RedisClusterServers:
         text = self.cli("-h", LOOPBACK, "-p", str(port), "cluster", "info", timeout_s=5)
         return dict(line.split(":", 1) for line in text.split() if ":" in line)
 
-    def masters(self) -> list[int]:
-        """Ports of the live masters that own slots, as a live node sees them."""
+    def slot_owners(self) -> dict[int, list[tuple[int, int]]]:
+        """Port of each live master that owns slots -> its slot ranges, as a live node sees it."""
         for port, server in self.servers.items():
             if server.running:
                 text = self.cli("-h", LOOPBACK, "-p", str(port), "cluster", "nodes", timeout_s=5)
-                return sorted(
-                    int(f[1].split("@")[0].rsplit(":", 1)[1])
-                    for f in (line.split() for line in text.splitlines())
-                    if "master" in f[2] and "fail" not in f[2] and len(f) > 8
-                )
-        return []
+                owners: dict[int, list[tuple[int, int]]] = {}
+                for f in (line.split() for line in text.splitlines()):
+                    if "master" in f[2] and "fail" not in f[2] and len(f) > 8:
+                        ranges = [r.split("-") for r in f[8:] if not r.startswith("[")]
+                        owners[int(f[1].split("@")[0].rsplit(":", 1)[1])] = [
+                            (int(r[0]), int(r[-1])) for r in ranges
+                        ]
+                return dict(sorted(owners.items()))
+        return {}
+
+    def masters(self) -> list[int]:
+        """Ports of the live masters that own slots."""
+        return list(self.slot_owners())
+
+    def master_of(self, slot: int) -> int:
+        """Port of the live master serving ``slot``."""
+        return next(
+            port
+            for port, ranges in self.slot_owners().items()
+            if any(low <= slot <= high for low, high in ranges)
+        )
 
     def wait_ok(self, timeout_s: float = 60.0) -> None:
         """Until every live node says ``cluster_state:ok`` with all 16384 slots served."""

@@ -1,5 +1,6 @@
 """A master of the Redis Cluster killed while ranking requests flow (open loop): the transformer
-answers 503 with Retry-After only until the master's replica takes over, then every request
+answers 503 with Retry-After only until the master's replica takes over (the killed master
+holds the first candidate's key, so every request reads from it), then every request
 is served again by the same process; nothing accepted is lost (each request is answered or
 refused, none hangs).
 
@@ -15,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,17 @@ RATE = 200.0
 BODY = instances(10)
 SETTLE_S = 1.0  # after the replica is promoted: the first reads refetch the topology
 LOG = print
+
+
+def driver_slot(driver: int) -> int:
+    """The hash slot of a driver's Redis key, as Feast writes it (project ``berth``)."""
+    from feast.infra.key_encoding_utils import serialize_entity_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+    from redis.crc import key_slot
+
+    key = EntityKey(join_keys=["driver_id"], entity_values=[Value(int64_val=driver)])
+    return int(key_slot(serialize_entity_key(key, 3) + b"berth"))
 
 
 def probe(url: str) -> tuple[int, str | None]:
@@ -59,11 +72,11 @@ def test_master_killed_under_load_503_until_failover_then_full_recovery(
 
 
 def _failover_under_load(stack: ServingStack, cluster: RedisClusterServers) -> None:
-    assert "redis_type=redis_cluster" in (stack.root / "transformer.log").read_text()
+    assert '"redis_type": "redis_cluster"' in (stack.root / "transformer.log").read_text()
     pid = stack.transformer.proc.pid  # type: ignore[union-attr]
     burst = asyncio.run(closed_loop(stack.infer_url, BODY, 8, 2.0))
     rate = min(RATE, 0.5 * burst.rate())
-    victim = cluster.masters()[0]
+    victim = cluster.master_of(driver_slot(BODY["instances"][0]["driver_id"]))
     marks: dict[str, float] = {}
     probes: list[tuple[float, int, str | None]] = []
 
@@ -94,6 +107,7 @@ def _failover_under_load(stack: ServingStack, cluster: RedisClusterServers) -> N
         f"failover at {rate:.0f} rps (saturation {burst.rate():.0f}): {statuses}, "
         f"replica took over {marks['failover_s']:.2f} s after the kill"
     )
+    LOG("timeline (s after the kill: statuses):", _timeline(run, marks["kill"]))
     # Nothing lost: every request sent got an HTTP answer, none hung to the client timeout.
     assert len(run.samples) >= int(rate * 12.0) - 1
     assert statuses.get(ERROR, 0) == 0, statuses
@@ -111,3 +125,12 @@ def _failover_under_load(stack: ServingStack, cluster: RedisClusterServers) -> N
     # Recovered without a restart: the same transformer process serves.
     assert probe(stack.infer_url)[0] == 200
     assert stack.transformer.proc.pid == pid and stack.transformer.proc.poll() is None  # type: ignore[union-attr]
+
+
+def _timeline(run: Any, origin: float, step: float = 0.5) -> dict[float, dict[int, int]]:
+    buckets: dict[float, dict[int, int]] = {}
+    for s in run.samples:
+        at = step * ((s.sent - origin) // step)
+        bucket = buckets.setdefault(at, {})
+        bucket[s.status] = bucket.get(s.status, 0) + 1
+    return dict(sorted(buckets.items()))

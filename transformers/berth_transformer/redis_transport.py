@@ -8,20 +8,27 @@ entity keys carry no hash tag, so one read's entities spread over the cluster's 
 key's slot (redis-py's slot map), sends one pipelined write per master and reads the masters
 concurrently. A MOVED/ASK/TRYAGAIN reply (resharding, failover) is sent again through redis-py's
 cluster client, which follows the redirection and updates the slot map. A master that cannot
-be reached (killed, failing over) or a ``CLUSTERDOWN`` reply fails the read -- the
-transformer's 503 -- and makes the next read fetch the topology again, so the first read after
-a replica took over is served by it, without a restart.
+be reached (killed, failing over) or a ``CLUSTERDOWN`` reply fails the read at once -- the
+transformer's 503 -- and fetches the slot map again in the background (one fetch at a time, at
+most every ``REFRESH_S``, never on a request's path: a fetch per failed read would swamp the
+event loop exactly while the cluster fails over), so the reads after a replica took over go
+to it, without a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import redis.exceptions
 
+from berth.observability import get_logger
 from berth_transformer.redis_source import Command, Reply, Transport
+
+log = get_logger(__name__)
+REFRESH_S = 0.25  # the slot map is fetched again at most this often after failures
 
 _RECONNECT = (redis.exceptions.ConnectionError, ConnectionError)
 # Node-level failures: the node is gone or the topology changed under us.
@@ -79,17 +86,19 @@ class ClusterTransport:
 
     def __init__(self, client: Any) -> None:
         self._client = client  # redis.asyncio.RedisCluster
+        self._refresh: asyncio.Task[None] | None = None
+        self._refreshed_at = 0.0
 
     async def run(self, commands: Sequence[Command]) -> list[Reply]:
         client = self._client
         try:
-            await client.initialize()  # a no-op unless a failure asked for the topology again
+            await client.initialize()  # the first read (or after redis-py asked): the slot map
             groups: dict[str, tuple[Any, list[int]]] = {}
             for i, command in enumerate(commands):
                 node = client.nodes_manager.get_node_from_slot(command.slot)
                 groups.setdefault(node.name, (node, []))[1].append(i)
         except redis.exceptions.RedisClusterException as exc:  # no reachable node, slot uncovered
-            client._initialize = True
+            self._topology_changed()
             raise redis.exceptions.ConnectionError(f"redis cluster: {exc}") from exc
         replies: list[Any] = [None] * len(commands)
         outcomes = await asyncio.gather(
@@ -104,7 +113,7 @@ class ClusterTransport:
                 replies[i] = await client.execute_command("HMGET", *commands[i].args)
             elif isinstance(reply, BaseException):
                 if isinstance(reply, redis.exceptions.ClusterDownError):
-                    client._initialize = True
+                    self._topology_changed()
                 raise reply
         return replies
 
@@ -120,10 +129,27 @@ class ClusterTransport:
         except _TOPOLOGY:
             node.update_active_connections_for_reconnect()
             await node.disconnect_free_connections()
-            self._client._initialize = True  # as redis-py's own client does on this error
+            self._topology_changed()
             raise
         for i, reply in zip(idx, got, strict=True):
             replies[i] = reply
+
+    def _topology_changed(self) -> None:
+        """Fetch the slot map again in the background: one fetch at a time, at most every
+        ``REFRESH_S`` (the failing reads keep asking until a fetch sees the new owners)."""
+        if self._refresh is not None and not self._refresh.done():
+            return
+        now = time.monotonic()
+        if now - self._refreshed_at < REFRESH_S:
+            return
+        self._refreshed_at = now
+        self._refresh = asyncio.get_running_loop().create_task(self._reload())
+
+    async def _reload(self) -> None:
+        try:
+            await self._client.nodes_manager.initialize()
+        except Exception as exc:  # a failover still under way: the next failure asks again
+            log.warning("redis cluster slot map not refreshed", error=f"{type(exc).__name__}")
 
     @staticmethod
     async def _roundtrip(node: Any, batch: list[Command]) -> list[Any]:
@@ -135,6 +161,8 @@ class ClusterTransport:
             node.release(conn)
 
     async def close(self) -> None:
+        if self._refresh is not None:
+            self._refresh.cancel()
         await self._client.aclose()
 
 
