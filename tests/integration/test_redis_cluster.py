@@ -219,3 +219,75 @@ def test_tls_and_acl_on_redis_cluster(built: tuple[Path, Path], tmp_path: Path) 
         assert isinstance(source.transport, ClusterTransport)
     finally:
         cluster.close()
+
+
+DTYPES_REPO = """
+from datetime import timedelta
+
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, Project, ValueType
+from feast.types import Float32, Float64, Int32, Int64
+
+project = Project(name="dtypes")
+item = Entity(name="item", join_keys=["item_id"], value_type=ValueType.INT64)
+numbers = FeatureView(
+    name="numbers",
+    entities=[item],
+    ttl=timedelta(days=1),
+    schema=[
+        Field(name="i32", dtype=Int32),
+        Field(name="i64", dtype=Int64),
+        Field(name="f32", dtype=Float32),
+        Field(name="f64", dtype=Float64),
+    ],
+    source=FileSource(path="data/numbers.parquet", timestamp_field="event_timestamp"),
+)
+dtypes_v1 = FeatureService(name="dtypes_v1", features=[numbers])
+"""
+
+
+def test_every_servable_dtype_reads_like_feast_sdk_on_the_cluster(
+    redis_cluster: RedisClusterServers, tmp_path: Path
+) -> None:
+    """int32, int64, float32 and float64 features (negative, large, null, a missing entity,
+    a stale row): the direct cluster source decodes what Feast's SDK decodes."""
+    from berth_transformer.features import FeastSource, open_reader
+
+    repo = tmp_path / "dtypes"
+    (repo / "data").mkdir(parents=True)
+    (repo / "dtypes_features.py").write_text(DTYPES_REPO)
+    (repo / CLUSTER_YAML).write_text(
+        "project: dtypes\nregistry: data/registry.db\nprovider: local\n"
+        "offline_store:\n  type: file\nonline_store:\n  type: redis\n"
+        "  redis_type: redis_cluster\n  connection_string: ${REDIS_CONNECTION_STRING}\n"
+        "entity_key_serialization_version: 3\n"
+    )
+    now = pd.Timestamp(datetime.now(UTC))
+    pd.DataFrame(
+        {
+            "item_id": [1, 2, 3, 4, 5],
+            "i32": pd.array([-7, 2**31 - 1, 0, 5, 9], dtype="int32"),
+            "i64": [-(2**40), 2**53, 0, 3, 11],
+            "f32": np.array([-1.5, 3.25, 1e-7, np.nan, 8.0], dtype=np.float32),
+            "f64": [0.1, -2.5e300, np.nan, 4.0, 1.0 / 3],
+            "event_timestamp": [now - timedelta(minutes=5)] * 4 + [now - timedelta(days=3)],
+        }
+    ).to_parquet(repo / "data" / "numbers.parquet")
+    with patched_env(REDIS_CONNECTION_STRING=redis_cluster.connection_string):
+        store = materialize_latest(repo, repo / CLUSTER_YAML)
+        contract = service_contract(store, "dtypes_v1")
+        assert [f.dtype for f in contract] == ["int64", "int64", "float32", "float64"]
+        reader = open_reader(store, "dtypes_v1", contract, None, {}, {}, 5.0)
+        sdk = FeastSource(store, store.get_feature_service("dtypes_v1"), reader.features)
+        rows = {"item_id": [1, 2, 3, 4, 5, 99, 2]}
+
+        async def both() -> tuple[Any, Any]:
+            try:
+                return await reader.source.fetch(rows), await sdk.fetch(rows)
+            finally:
+                await reader.source.close()
+
+        (values, stamps), (sdk_values, sdk_stamps) = asyncio.run(both())
+    np.testing.assert_array_equal(values, sdk_values)
+    np.testing.assert_array_equal(stamps, sdk_stamps)
+    assert values[1, 0] == 2**31 - 1 and values[0, 1] == -(2**40) and values[1, 3] == -2.5e300
+    assert np.isnan(values[5]).all() and np.isnan(values[2, 3]) and np.isnan(values[3, 2])
