@@ -10,6 +10,7 @@ master's replica takes over in seconds. TLS and an ACL user work as on
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import subprocess
 import time
@@ -61,6 +62,10 @@ class RedisClusterServers:
         if user:
             args += ["--masteruser", user[0], "--masterauth", user[1]]
         self.servers = {p: RedisServer(p, tls=tls, user=user, args=args) for p in sorted(ports)}
+
+    @staticmethod
+    def available() -> bool:
+        return RedisServer.available() and shutil.which("redis-cli") is not None
 
     @property
     def ports(self) -> list[int]:

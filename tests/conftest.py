@@ -66,8 +66,8 @@ def redis_server() -> Iterator[RedisServer]:
 def redis_cluster() -> Iterator[RedisClusterServers]:
     """A real 6-node Redis Cluster (3 masters, 1 replica each) on loopback, shared; a test
     that kills a node starts its own."""
-    if not RedisServer.available():
-        pytest.skip("redis-server binary not found (apt-get install redis-server)")
+    if not RedisClusterServers.available():
+        pytest.skip("redis-server/redis-cli not found (apt-get install redis-server)")
     cluster = RedisClusterServers().start()
     yield cluster
     cluster.close()

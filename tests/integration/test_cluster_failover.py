@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from berth.loadtest import ERROR, ServingStack, closed_loop, instances, open_loop
-from berth.testing import RedisServer
 from berth.testing_cluster import RedisClusterServers
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -58,8 +57,8 @@ def probe(url: str) -> tuple[int, str | None]:
 def test_master_killed_under_load_503_until_failover_then_full_recovery(
     built: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    if not RedisServer.available():
-        pytest.skip("redis-server binary not found")
+    if not RedisClusterServers.available():
+        pytest.skip("redis-server/redis-cli not found")
     cluster = RedisClusterServers(node_timeout_ms=1000).start()
     env = {"BERTH_TRANSFORMER_FEATURE_TIMEOUT_MS": "500", "BERTH_TRANSFORMER_MAX_INFLIGHT": "64"}
     try:

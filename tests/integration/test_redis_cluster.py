@@ -175,6 +175,8 @@ def test_tls_and_acl_on_plain_redis(built: tuple[Path, Path], tmp_path: Path) ->
     from berth_transformer.features import open_reader
     from berth_transformer.redis_transport import PlainTransport
 
+    if not RedisServer.available():
+        pytest.skip("redis-server binary not found")
     tls = self_signed_tls(tmp_path)
     server = RedisServer(tls=tls, user=USER).start()
     try:
@@ -205,11 +207,11 @@ def test_tls_and_acl_on_plain_redis(built: tuple[Path, Path], tmp_path: Path) ->
 def test_tls_and_acl_on_redis_cluster(built: tuple[Path, Path], tmp_path: Path) -> None:
     """The same on a 6-node cluster whose client port, bus and replication all speak TLS and
     whose only user is the ACL user."""
-    from berth.testing import RedisServer, self_signed_tls
+    from berth.testing import self_signed_tls
     from berth_transformer.redis_transport import ClusterTransport
 
-    if not RedisServer.available():
-        pytest.skip("redis-server binary not found")
+    if not RedisClusterServers.available():
+        pytest.skip("redis-server/redis-cli not found")
     cluster = RedisClusterServers(tls=self_signed_tls(tmp_path), user=USER).start()
     try:
         repo = Path(shutil.copytree(built[0], tmp_path / "repo", ignore=FRESH))
