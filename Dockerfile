@@ -103,7 +103,8 @@ CMD ["--model_name", "driver-ranking", "--model_dir", "/mnt/models", "--http_por
 FROM base AS transformer
 COPY --from=serve-app /opt/venv /opt/venv
 COPY feature_repo/berth_features.py feature_repo/feature_store.yaml \
-     feature_repo/feature_store.sqlite.yaml feature_repo/.feastignore /app/feature_repo/
+     feature_repo/feature_store.sqlite.yaml feature_repo/feature_store.redis_cluster.yaml \
+     feature_repo/.feastignore /app/feature_repo/
 # The demo's offline data (data/*.parquet, ~1.5 MB, `berth build`'s synthetic generator), then
 # `feast apply` writes data/registry.db (definitions only; no store is contacted). The
 # materialization CronJob reads both; in production a shared registry (s3://, PostgreSQL) and

@@ -128,6 +128,29 @@ def _features(args: argparse.Namespace) -> int:
     return 0
 
 
+def _capacity(args: argparse.Namespace) -> int:
+    from benchmarks import capacity
+
+    costs = capacity.load_costs(Path(args.results) if args.results else None)
+    if args.redis_hmget_per_s:
+        costs.hmget_per_s_per_shard = args.redis_hmget_per_s
+        costs.sources["hmget_per_s_per_shard"] = "--redis-hmget-per-s"
+    elif costs.hmget_per_s_per_shard is None:
+        costs.hmget_per_s_per_shard = capacity.measure_hmget_per_s()
+        costs.sources["hmget_per_s_per_shard"] = (
+            "measured now: redis-benchmark, 50 clients, 11 pipelined 8-field HMGETs"
+        )
+    try:
+        plan = capacity.plan(args.rps, args.p99_ms, costs, args.headroom)
+    except ValueError as exc:
+        print(f"capacity: {exc}", file=sys.stderr)
+        return 2
+    print(capacity.table(plan, costs))
+    Path(args.values).write_text(capacity.values_yaml(plan))
+    print(f"\nwrote {args.values} (helm install berth helm/berth -f {args.values})")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from benchmarks import report
 
@@ -219,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="rewrite report.md and latency.png from results.json")
     rp.add_argument("--out", required=True)
 
+    ca = sub.add_parser("capacity", help="replicas, CPU and Redis shards for a target load")
+    ca.add_argument("--rps", type=float, required=True, help="target requests per second")
+    ca.add_argument("--p99-ms", type=float, required=True, help="p99 latency bound (ms)")
+    ca.add_argument("--results", help="results.json of `compare` (default: README's last run)")
+    ca.add_argument("--headroom", type=float, default=0.3, help="spare share of every resource")
+    ca.add_argument("--redis-hmget-per-s", type=float, help="HMGET/s per shard (skip measuring)")
+    ca.add_argument("--values", default="capacity-values.yaml", help="values file to write")
+
     return parser
 
 
@@ -233,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         "predictor": _predictor,
         "features": _features,
         "report": _report,
+        "capacity": _capacity,
     }
     return handlers[args.command](args)
 

@@ -45,9 +45,10 @@ class TransformerSettings(ServingSettings):
 
     feature_source: SourceKind = "auto"
     """How features are read: ``redis`` reads Feast's Redis layout directly (one pipelined
-    HMGET per distinct entity, no SDK per request; refuses to start when the FeatureService
-    cannot be read that way), ``feast`` calls Feast's SDK (any online store), ``auto`` takes
-    ``redis`` when it can and logs why not when it cannot."""
+    HMGET per distinct entity, no SDK per request; on Redis Cluster one pipelined write per
+    master, masters concurrently; TLS and ACL users from Feast's connection string; refuses to
+    start when the FeatureService cannot be read that way), ``feast`` calls Feast's SDK (any
+    online store), ``auto`` takes ``redis`` when it can and logs why not when it cannot."""
 
     predictor_timeout_ms: int = Field(default=1000, gt=0)
     """Timeout of the call to the predictor (answer: 504)."""
