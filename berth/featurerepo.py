@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 REPO_DIR = Path(__file__).resolve().parent.parent / "feature_repo"
 REDIS_YAML = "feature_store.yaml"
 SQLITE_YAML = "feature_store.sqlite.yaml"
-REPO_FILES = ("berth_features.py", REDIS_YAML, SQLITE_YAML, ".feastignore")
+REPO_FILES = ("berth_features.py", REDIS_YAML, SQLITE_YAML, ".feastignore", "data_contract.yaml")
 
 
 @dataclass(frozen=True)
