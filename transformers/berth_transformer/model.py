@@ -29,6 +29,7 @@ from berth.observability import REQUEST_ID_HEADER, get_logger
 from berth.serving.errors import Served, served
 from berth.serving.guard import Guard
 from berth_transformer import contract, metrics, routing
+from berth_transformer.data_contract import ServedContract, open_contract
 from berth_transformer.drift_monitor import DriftMonitor, open_monitor
 from berth_transformer.explain import ExplainBound, Explainer, make_explainer, unavailable
 from berth_transformer.features import FeatureReader, open_reader
@@ -82,6 +83,7 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         )
         self.drift: DriftMonitor | None = None
         self.explainer: Explainer | None = None
+        self.data_contract: ServedContract | None = None
         self.explain_bound = ExplainBound(
             settings.explain_max_inflight, settings.explain_deadline_ms / 1000
         )
@@ -114,6 +116,7 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         columns = [f.name for f in self.reader.features]
         self.drift = open_monitor(artifact, columns, s.drift_window, s.drift_refresh_s)
         self.explainer = make_explainer(artifact, columns, s)
+        self.data_contract = open_contract(artifact, features, s.contract_policy)
         log.info(
             "contract checked",
             feature_service=s.feature_service,
@@ -247,6 +250,8 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             self.router.route(int(candidates.customer_id[0]))
         assert self.reader is not None, "load() first"
         matrix, _ = await self.reader.read(candidates)
+        if self.data_contract is not None:
+            matrix = self.data_contract.check(matrix)
         if self.drift is not None:
             self.drift.observe(matrix)
         return InferRequest(

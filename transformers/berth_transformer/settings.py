@@ -112,6 +112,12 @@ class TransformerSettings(ServingSettings):
     shadow_timeout_ms: int = Field(default=1000, gt=0)
     """Timeout of one call to the shadow predictor (a timeout counts as a shadow error)."""
 
+    contract_policy: dict[str, Policy] = Field(default_factory=dict)
+    """Per feature view (JSON map view -> policy), what to do with a value read from the
+    online store outside the artifact's data contract (its range or allowed set): ``default``
+    fills the training default, ``reject`` answers 503 naming the feature. Either way it is
+    counted in ``berth_transformer_contract_violations_total``. Views not listed: ``default``."""
+
     explain_max_inflight: int = Field(default=2, ge=1)
     """``:explain`` requests in flight before another gets 429 (naming this setting); its own
     bound, apart from MAX_INFLIGHT, so explanations cannot take the slots of ``:predict``."""

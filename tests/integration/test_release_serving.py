@@ -1,6 +1,7 @@
-"""``POST /v1/models/driver-ranking:explain`` on a real stack (redis-server, Feast, predictor,
-transformer): additive attributions, exact Shapley values on a candidate that differs from the
-baseline in 4 features, and the explain in-flight bound that leaves ``:predict`` admitted."""
+"""Issue 15 on a real stack (redis-server, Feast, predictor, transformer): ``POST
+/v1/models/driver-ranking:explain`` (additive attributions, exact Shapley values on a candidate
+that differs from the baseline in 4 features, its in-flight bound that leaves ``:predict``
+admitted) and served values checked against the artifact's data contract."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import pytest
 
 from berth.artifact import read_metadata
 from berth.loadtest import ServingStack
-from berth.testing import patched_env
+from berth.testing import LOOPBACK, free_port, patched_env, transformer_process
 
 pytestmark = pytest.mark.integration
 
@@ -80,8 +81,8 @@ def test_explanations_are_additive_and_score_as_predict(stack: ServingStack) -> 
         assert 0 < explanation["predictor_rows"] <= 512
 
 
-def _write_probe(stack: ServingStack, values: dict[str, float]) -> None:
-    """Driver and customer PROBE_ID online with exactly ``values`` (fresh timestamps)."""
+def _write_probe(stack: ServingStack, values: dict[str, float], entity: int = PROBE_ID) -> None:
+    """Driver and customer ``entity`` online with exactly ``values`` (fresh timestamps)."""
     from berth.featurerepo import open_store
 
     with patched_env(REDIS_CONNECTION_STRING=stack.redis.connection_string):
@@ -92,7 +93,7 @@ def _write_probe(stack: ServingStack, values: dict[str, float]) -> None:
             ("driver_profile", "driver_id"),
             ("customer_profile", "customer_id"),
         ):
-            frame = pd.DataFrame({key: [PROBE_ID]})
+            frame = pd.DataFrame({key: [entity]})
             for feature in store.get_feature_view(view).features:
                 dtype = "int64" if "Int" in str(feature.dtype) else "float32"
                 frame[feature.name] = np.array([values.get(feature.name, 0)], dtype=dtype)
@@ -200,3 +201,61 @@ def test_explain_bound_full_is_429_while_predict_is_admitted(stack: ServingStack
     finally:
         worker.join(180)
     assert results and results[0][0] == 200
+
+
+def _baseline_values(stack: ServingStack) -> dict[str, float]:
+    meta = read_metadata(stack.artifact)
+    return {f.name: round(f.default) if f.dtype == "int64" else f.default for f in meta.features}
+
+
+def _violations(url: str, feature: str, rule: str) -> float:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    prefix = f'berth_transformer_contract_violations_total{{feature="{feature}",rule="{rule}"}}'
+    found = [line.split()[-1] for line in text.splitlines() if line.startswith(prefix)]
+    return float(found[0]) if found else 0.0
+
+
+def test_out_of_contract_rating_is_counted_and_filled_with_the_default(
+    stack: ServingStack,
+) -> None:
+    values = _baseline_values(stack)
+    _write_probe(stack, {**values, "rating": -1.0}, entity=9002)
+    _write_probe(stack, values, entity=9003)
+    before = _violations(stack.url, "rating", "range")
+    ride = {"customer_id": 7, "trip_distance_km": 6.0, "pickup_hour": 9}
+    status, body = _post(
+        stack.infer_url,
+        {"instances": [{**ride, "driver_id": 9002}, {**ride, "driver_id": 9003}]},
+    )
+    assert status == 200, body
+    bad, clean = body["predictions"]
+    assert bad == pytest.approx(clean, abs=1e-6)  # -1 was replaced by the training default
+    assert _violations(stack.url, "rating", "range") == before + 1
+
+
+def test_reject_policy_answers_503_naming_the_feature(stack: ServingStack, tmp_path: Any) -> None:
+    _write_probe(stack, {**_baseline_values(stack), "rating": 7.5}, entity=9004)
+    http = free_port()
+    env = {
+        "REDIS_CONNECTION_STRING": stack.redis.connection_string,
+        "BERTH_TRANSFORMER_FEATURE_REPO": str(stack.repo),
+        "BERTH_TRANSFORMER_MODEL_METADATA": str(stack.artifact / "metadata.json"),
+        "BERTH_TRANSFORMER_CONTRACT_POLICY": '{"driver_profile": "reject"}',
+    }
+    server = transformer_process(
+        MODEL, f"{LOOPBACK}:{stack.predictor_ports[1]}", (http, free_port()), env=env,
+        log_path=tmp_path / "reject.log",
+    )  # fmt: skip
+    server.start()
+    try:
+        server.wait_ready(120)
+        url = f"http://{LOOPBACK}:{http}/v1/models/{MODEL}:predict"
+        ride = {"customer_id": 7, "trip_distance_km": 6.0, "pickup_hour": 9}
+        status, body = _post(url, {"instances": [{**ride, "driver_id": 9004}]})
+        assert status == 503 and "rating" in body["error"], body
+        status, body = _post(url, {"instances": [{**ride, "driver_id": 1002}]})
+        assert status == 200, body  # in-contract drivers are served
+        assert _violations(f"http://{LOOPBACK}:{http}", "rating", "range") == 1
+    finally:
+        server.stop()
