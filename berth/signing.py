@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 def _hashing() -> hashing.Config:
     from model_signing import hashing
 
-    return hashing.Config().set_ignored_paths(paths=[SIGNATURE_FILE])
+    return hashing.Config().set_ignored_paths(paths=[SIGNATURE_FILE])  # type: ignore[no-untyped-call]
 
 
 def sign_artifact(directory: Path | str, private_key: Path | str) -> Path:
@@ -41,7 +41,7 @@ def sign_artifact(directory: Path | str, private_key: Path | str) -> Path:
         raise ArtifactError(f"{key}: private key not found", file=str(key))
     signature = directory / SIGNATURE_FILE
     try:
-        config = signing.Config().use_elliptic_key_signer(private_key=key)
+        config = signing.Config().use_elliptic_key_signer(private_key=key)  # type: ignore[no-untyped-call]
         config.set_hashing_config(_hashing()).sign(directory, signature)
     except (ValueError, TypeError) as exc:
         raise ArtifactError(f"{key}: cannot sign with this key ({exc})", file=str(key)) from exc
@@ -63,7 +63,7 @@ def verify_signature(directory: Path | str, public_key: Path | str) -> None:
             f"{signature}: artifact is unsigned (no {SIGNATURE_FILE})", file=SIGNATURE_FILE
         )
     try:
-        config = verifying.Config().use_elliptic_key_verifier(public_key=key)
+        config = verifying.Config().use_elliptic_key_verifier(public_key=key)  # type: ignore[no-untyped-call]
         config.set_hashing_config(_hashing()).verify(directory, signature)
     except Exception as exc:  # model-signing raises ValueError, and others on a broken bundle
         raise _named(exc, directory, key) from None
