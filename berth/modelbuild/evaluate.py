@@ -79,5 +79,5 @@ def evaluate(workdir: Path, heldout: float = 0.2) -> dict[str, object]:
             f"int8 AUC {metrics['auc_int8']} is {drop:.4f} below fp32 {metrics['auc_fp32']} "
             f"(limit {MAX_AUC_DROP}): refusing to package"
         )
-    check_gate(slices)
+    check_gate(slices, GATE)
     return {**metrics, "slices": len(slices)}

@@ -71,3 +71,27 @@ def test_build_refuses_training_data_that_breaks_the_contract(
     assert f"feature rating breaks rule range [1, 5]: {broken_rows} rows" in err
     assert "refusing to package" in err
     assert not (tmp_path / "art.build" / "training.parquet").exists()
+
+
+def test_slice_gate_breach_refuses_to_package_naming_the_slice(
+    built: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The real evaluate step over the small build with a gate no model passes."""
+    from berth.artifact import SliceGate
+    from berth.modelbuild import evaluate
+
+    repo, artifact = built
+    shutil.copytree(artifact.with_name(artifact.name + ".build"), tmp_path / "art.build")
+    strict = SliceGate(max_auc_gap=0.0001, max_int8_auc_drop=0.02, min_rows=1)
+    monkeypatch.setattr(evaluate, "GATE", strict)
+    out = tmp_path / "art"
+    args = ["build", "--repo", str(repo), "--output", str(out), "--step", "evaluate"]
+    assert main([*args, "--step", "package"]) == 1
+    err = capsys.readouterr().err
+    for name in SLICES:
+        assert f"slice {name}: fp32 AUC gap" in err
+    assert "refusing to package" in err
+    assert not (out / METADATA_FILE).exists()
