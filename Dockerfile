@@ -138,7 +138,8 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation /src
 FROM base AS build
 COPY --from=build-app /opt/venv /opt/venv
 COPY feature_repo/berth_features.py feature_repo/feature_store.yaml \
-     feature_repo/feature_store.sqlite.yaml feature_repo/.feastignore /app/feature_repo/
+     feature_repo/feature_store.sqlite.yaml feature_repo/.feastignore \
+     feature_repo/data_contract.yaml /app/feature_repo/
 USER 10001:10001
 ENTRYPOINT ["berth"]
 CMD ["build", "--repo", "/app/feature_repo", "--output", "/artifacts/driver-ranking"]

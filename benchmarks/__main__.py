@@ -182,6 +182,30 @@ def _add_load_args(p: argparse.ArgumentParser, rate_help: str) -> None:
     p.add_argument("--max-outstanding", type=int, default=512)
 
 
+def _explain(args: argparse.Namespace) -> int:
+    import shutil
+
+    from benchmarks import explain_bench
+    from berth.datagen import generate
+    from berth.featurerepo import copy_repo
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="berth-explain-") as tmp:
+        repo = copy_repo(Path(tmp) / "repo")
+        if args.data:
+            shutil.copytree(Path(args.data), repo / "data")
+        else:
+            generate(repo / "data")
+        result = explain_bench.run(
+            repo, Path(args.artifact).resolve(), Path(tmp) / "stack", args.seconds, args.explainers
+        )
+    (out / "explain.json").write_text(json.dumps(result, indent=2))
+    (out / "explain.md").write_text(explain_bench.markdown(result))
+    print(explain_bench.markdown(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from benchmarks.compare import DEFAULT_ARTIFACT
 
@@ -239,6 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--candidates", type=int, default=10)
     fe.add_argument("--reads", type=int, default=1000)
 
+    ex = sub.add_parser("explain", help=":explain cost and :predict p99 under explain load")
+    ex.add_argument("--out", required=True, help="explain.json and explain.md go here")
+    ex.add_argument("--artifact", default=str(DEFAULT_ARTIFACT))
+    ex.add_argument("--data", help="parquet data dir to copy (default: generate fresh data)")
+    ex.add_argument("--seconds", type=float, default=20.0, help="each :predict latency point")
+    ex.add_argument("--explainers", type=int, default=2, help="explain clients in the load")
+
     rp = sub.add_parser("report", help="rewrite report.md and latency.png from results.json")
     rp.add_argument("--out", required=True)
 
@@ -265,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "features": _features,
         "report": _report,
         "capacity": _capacity,
+        "explain": _explain,
     }
     return handlers[args.command](args)
 

@@ -34,6 +34,7 @@ def _build(args: argparse.Namespace) -> int:
         quantization=args.quantization,
         regenerate=args.regenerate,
         data=data,
+        sign_key=Path(args.sign_key).resolve() if args.sign_key else None,
     )
     steps = tuple(args.step) if args.step else STEPS
     run_build(cfg, steps)
@@ -44,7 +45,20 @@ def _verify(args: argparse.Namespace) -> int:
     from berth.artifact import verify_artifact
 
     meta = verify_artifact(Path(args.artifact))
-    print(f"ok: {meta.name} {meta.version} ({len(meta.files) + 1} files verified)")
+    signed = ""
+    if args.public_key:
+        from berth.signing import verify_signature
+
+        verify_signature(Path(args.artifact), Path(args.public_key))
+        signed = f", signature verified with {args.public_key}"
+    print(f"ok: {meta.name} {meta.version} ({len(meta.files) + 1} files verified{signed})")
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from berth.signing import sign_artifact
+
+    print(f"signed: {sign_artifact(Path(args.artifact), Path(args.key))}")
     return 0
 
 
@@ -65,13 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only this step (repeatable); steps share <output>.build/",
     )
     build.add_argument("--regenerate", action="store_true", help="regenerate the data")
+    build.add_argument("--sign-key", help="EC private key (PEM): sign the artifact last")
     for name in ("drivers", "customers", "days", "rides", "seed"):
         build.add_argument(f"--{name}", type=int, help=f"data size: {name}")
     build.set_defaults(func=_build)
 
     verify = sub.add_parser("verify", help="check every digest of an artifact")
     verify.add_argument("artifact")
+    verify.add_argument(
+        "--public-key", help="EC public key (PEM): also check model.sig (unsigned fails)"
+    )
     verify.set_defaults(func=_verify)
+
+    sign = sub.add_parser("sign", help="sign an artifact (model.sig, OpenSSF model-signing)")
+    sign.add_argument("artifact")
+    sign.add_argument("--key", required=True, help="EC private key (PEM)")
+    sign.set_defaults(func=_sign)
     from berth.local import add_local_commands
 
     add_local_commands(sub)

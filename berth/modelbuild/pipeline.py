@@ -20,6 +20,7 @@ class BuildConfig:
     quantization: str = "static"
     regenerate: bool = False
     data: dict[str, int] = field(default_factory=dict)
+    sign_key: Path | None = None  # EC private key (PEM): the package step signs last
 
     @property
     def workdir(self) -> Path:
@@ -69,7 +70,12 @@ def _package(cfg: BuildConfig) -> object:
     from berth.modelbuild.package import package
 
     meta = package(cfg.workdir, cfg.output, cfg.name, cfg.quantization, cfg.version)
-    return {"artifact": str(cfg.output), "version": meta.version}
+    result = {"artifact": str(cfg.output), "version": meta.version}
+    if cfg.sign_key is not None:
+        from berth.signing import sign_artifact
+
+        result["signature"] = str(sign_artifact(cfg.output, cfg.sign_key))
+    return result
 
 
 _RUNNERS: dict[str, Callable[[BuildConfig], object]] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -52,3 +53,8 @@ class PredictorSettings(ServingSettings):
 
     enable_trace_logs: bool = False
     """KServe's per-request trace line (costs about a third of the throughput)."""
+
+    verify_key: Path | None = None
+    """EC public key (PEM) the artifact's signature (``model.sig``, ``berth sign``) must verify
+    with. Set: the predictor refuses to start (one JSON log line, exit 1) on an unsigned,
+    tampered or differently signed artifact. Unset: digests only."""

@@ -414,6 +414,11 @@ containers:
         value: {{ $.Values.shutdownDelaySeconds | quote }}
       - name: BERTH_PREDICTOR_LOG_LEVEL
         value: {{ $p.logLevel | quote }}
+      {{- $sig := $.Values.modelSigning.publicKey }}
+      {{- if $sig.enabled }}
+      - name: BERTH_PREDICTOR_VERIFY_KEY
+        value: /etc/berth/signing/{{ $sig.key }}
+      {{- end }}
       {{- with $p.extraEnv }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
@@ -425,8 +430,26 @@ containers:
     volumeMounts:
       - name: tmp
         mountPath: /tmp
+      {{- if $sig.enabled }}
+      - name: signing-key
+        mountPath: /etc/berth/signing
+        readOnly: true
+      {{- end }}
 volumes:
   - name: tmp
     emptyDir:
       sizeLimit: {{ $.Values.tmpSizeLimit }}
+  {{- if $sig.enabled }}
+  - name: signing-key
+    {{- if $sig.secretName }}
+    secret:
+      secretName: {{ $sig.secretName }}
+    {{- else }}
+    configMap:
+      name: {{ required "modelSigning.publicKey: set secretName or configMapName" $sig.configMapName }}
+    {{- end }}
+      items:
+        - key: {{ $sig.key }}
+          path: {{ $sig.key }}
+  {{- end }}
 {{- end }}
