@@ -34,6 +34,9 @@ def _build(args: argparse.Namespace) -> int:
         quantization=args.quantization,
         regenerate=args.regenerate,
         data=data,
+        track=not args.no_track,
+        register=args.register,
+        storage_uri=args.storage_uri,
     )
     steps = tuple(args.step) if args.step else STEPS
     run_build(cfg, steps)
@@ -42,9 +45,14 @@ def _build(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from berth.artifact import verify_artifact
+    from berth.registry import fetch, is_model_uri
 
-    meta = verify_artifact(Path(args.artifact))
-    print(f"ok: {meta.name} {meta.version} ({len(meta.files) + 1} files verified)")
+    if is_model_uri(args.artifact):
+        found = fetch(args.artifact)
+        meta, where = found.metadata, f" at {found.storage_uri}"
+    else:
+        meta, where = verify_artifact(Path(args.artifact)), ""
+    print(f"ok: {meta.name} {meta.version} ({len(meta.files) + 1} files verified){where}")
     return 0
 
 
@@ -65,12 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only this step (repeatable); steps share <output>.build/",
     )
     build.add_argument("--regenerate", action="store_true", help="regenerate the data")
+    build.add_argument(
+        "--no-track", action="store_true", help="do not log the build as an MLflow run"
+    )
+    build.add_argument("--register", metavar="NAME", help="register the artifact in MLflow")
+    build.add_argument(
+        "--storage-uri", help="with --register: where the artifact is published (s3://...)"
+    )
     for name in ("drivers", "customers", "days", "rides", "seed"):
         build.add_argument(f"--{name}", type=int, help=f"data size: {name}")
     build.set_defaults(func=_build)
 
     verify = sub.add_parser("verify", help="check every digest of an artifact")
-    verify.add_argument("artifact")
+    verify.add_argument("artifact", help="artifact directory, or models:/NAME/VERSION|@ALIAS")
     verify.set_defaults(func=_verify)
     from berth.local import add_local_commands
 
