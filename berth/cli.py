@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     from berth.drift_report import add_drift_command
 
     add_drift_command(sub)
+    from berth.batch.cli import add_batch_command
+
+    add_batch_command(sub)
     return parser
 
 

@@ -84,15 +84,12 @@ def client() -> Any:
 
 
 def experiment_id(mlflow_client: Any, name: str) -> str:
-    """The experiment's id, created when missing (its artifacts under ``./mlruns`` for the
-    embedded store, the server's artifact root otherwise)."""
+    """The experiment's id, created when missing (artifacts in MLflow's default root: the
+    server's, or ``./mlruns`` for the embedded store)."""
     found = mlflow_client.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
-    location = None
-    if not os.environ.get(TRACKING_ENV):
-        location = (DEFAULT_DIR / "artifacts").resolve().as_uri()
-    return str(mlflow_client.create_experiment(name, artifact_location=location))
+    return str(mlflow_client.create_experiment(name))
 
 
 def is_model_uri(text: str | None) -> bool:

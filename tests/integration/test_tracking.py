@@ -16,14 +16,11 @@ from berth.cli import main
 from berth.registry import STORAGE_URI_TAG, resolve_storage_uri, set_alias
 from berth.testing import mlflow_executable, mlflow_server_process, patched_env
 from tests.conftest import SMALL_DATA
-from tests.integration.test_rollout_cluster import (  # noqa: F401 (fixtures)
-    FakeApiServer,
-    api,
-    berth,
-    isvc,
-    kubeconfig,
-    schema,
-)
+from tests.integration import test_rollout_cluster as cluster
+from tests.integration.test_rollout_cluster import FakeApiServer, berth, isvc
+
+# The fake Kubernetes API server and its kubeconfig, as test_rollout_cluster uses them.
+api, kubeconfig, schema = cluster.api, cluster.kubeconfig, cluster.schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -72,7 +69,11 @@ def test_the_build_is_a_run_with_params_metrics_and_artifacts(
     params, metrics = run.data.params, run.data.metrics
     assert params["feature_service"] == "driver_ranking_v1"
     assert params["quantization"] == "static"
-    assert (params["data.rides"], params["data.drivers"], params["data.seed"]) == ("6000", "40", "7")
+    assert (params["data.rides"], params["data.drivers"], params["data.seed"]) == (
+        "6000",
+        "40",
+        "7",
+    )
     assert params["train.hidden"] == "[256, 128]" and params["train.epochs"] == "6"
     evaluated = json.loads((registered[1].with_name("artifact.build") / "metrics.json").read_text())
     for key in ("auc_fp32", "auc_int8", "logloss_fp32", "logloss_int8"):
