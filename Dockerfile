@@ -89,7 +89,7 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 # torch first and pinned, from the CPU index: anything else pulls a multi-GB CUDA build.
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0 \
- && python /usr/local/bin/pyproject-requirements build tracking > /tmp/requirements.txt \
+ && python /usr/local/bin/pyproject-requirements build tracking ray > /tmp/requirements.txt \
  && grep -v '^importlib_metadata==' constraints.txt | cat - constraints-tracking.txt \
     > /tmp/constraints-build.txt \
  && pip install -c /tmp/constraints-build.txt -r /tmp/requirements.txt

@@ -19,6 +19,8 @@ from berth.contract import INPUT_NAME
 
 
 class Engine(Protocol):
+    streams: bool  # False: score every chunk in one call, after the joins
+
     def score(self, rows: np.ndarray) -> np.ndarray: ...
 
     def close(self) -> None: ...
@@ -43,6 +45,8 @@ class OrtScorer:
 
 
 class LocalEngine:
+    streams = True
+
     def __init__(self, artifact: Path, batch_rows: int, threads: int = 0) -> None:
         self.scorer = OrtScorer(str(artifact / MODEL_FILE), threads)
         self.batch_rows = batch_rows
@@ -59,7 +63,10 @@ class LocalEngine:
 
 
 class RayEngine:
-    """Ray Data: ``from_numpy`` -> ``map_batches(OrtScorer, concurrency=workers)``."""
+    """Ray Data: ``from_numpy`` -> ``map_batches(OrtScorer)`` on a pool of ``workers`` actors;
+    one pass over all chunks (an actor pool starts in seconds: once per batch, not per chunk)."""
+
+    streams = False
 
     def __init__(self, artifact: Path, batch_rows: int, workers: int) -> None:
         import ray
@@ -87,7 +94,7 @@ class RayEngine:
             fn_constructor_args=(self.model, 1),  # the model's bytes: workers need no path
             batch_size=self.batch_rows,
             batch_format="numpy",
-            concurrency=self.workers,
+            compute=ray.data.ActorPoolStrategy(size=self.workers),
             num_cpus=1,
         )
         parts = [b["score"] for b in scored.iter_batches(batch_size=None, batch_format="numpy")]

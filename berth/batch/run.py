@@ -9,16 +9,18 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+import numpy as np
 import pandas as pd
 
 from berth.artifact import verify_artifact
-from berth.batch.engines import make_engine
+from berth.batch.engines import Engine, make_engine
 from berth.batch.entities import (
     BatchInputError,
+    EntitySchema,
     known_ids,
     read_entities,
     reject_unknown,
@@ -97,47 +99,66 @@ def batch_score(opts: BatchOptions, stream: TextIO | None = None) -> BatchReport
     meta = verify_artifact(opts.artifact)
     service = opts.feature_service or meta.feature_service
     offline = open_offline(opts.repo, opts.feature_store_yaml, service, meta)
-    if not opts.entities.is_file():
-        raise BatchInputError(f"{opts.entities}: no such entity file", field="entities")
-    frame = read_entities(opts.entities, offline.schema)
-    if frame.empty:
-        raise BatchInputError(f"{opts.entities}: no entity rows", field="entities")
-    unknown = unknown_entities(frame, known_ids(offline.schema))
-    if opts.unknown_entities == "reject":
-        reject_unknown(frame, unknown, list(offline.schema.join_keys))
+    frame, unknown = _entities(opts, offline.schema)
     report = BatchReport(unknown_rows=int((unknown != "").sum()))
     progress = Progress(len(frame), stream)
     engine = make_engine(opts.engine, opts.artifact, opts.batch_rows, opts.workers)
-    inference_ts = pd.Timestamp(datetime.now(UTC))
+    extra = {"model_version": meta.version, "inference_timestamp": pd.Timestamp.now(UTC)}
     temp = opts.output.with_name(f".{opts.output.name}.tmp-{os.getpid()}")
     try:
         with _Writer(temp) as writer:
+            deferred: list[tuple[pd.DataFrame, np.ndarray, np.ndarray]] = []
             for start in range(0, len(frame), opts.chunk_rows):
-                chunk = frame.iloc[start : start + opts.chunk_rows]
+                chunk = frame.iloc[start : start + opts.chunk_rows].assign(
+                    unknown_entities=unknown[start : start + opts.chunk_rows].astype(str), **extra
+                )
                 t0 = time.perf_counter()
                 rows, filled = offline.join(chunk)
-                t1 = time.perf_counter()
-                scores = engine.score(rows)
-                report.join_s += t1 - t0
-                report.score_s += time.perf_counter() - t1
-                out = chunk.assign(
-                    score=scores,
-                    model_version=meta.version,
-                    inference_timestamp=inference_ts,
-                    filled_values=filled,
-                    unknown_entities=unknown[start : start + len(chunk)].astype(str),
-                )
-                writer.write(out)
-                report.rows += len(chunk)
-                report.chunks += 1
+                report.join_s += time.perf_counter() - t0
+                if engine.streams:
+                    writer.write(_scored(chunk, _timed(engine, rows, report), filled))
+                else:
+                    deferred.append((chunk, rows, filled))
+                report.rows, report.chunks = report.rows + len(chunk), report.chunks + 1
                 report.filled_rows += int((filled > 0).sum())
                 progress.chunk(report)
+            if deferred:  # one pass over every chunk: the engine's workers start once
+                scores = _timed(engine, np.concatenate([d[1] for d in deferred]), report)
+                for chunk, _, filled in deferred:
+                    writer.write(_scored(chunk, scores[: len(chunk)], filled))
+                    scores = scores[len(chunk) :]
         os.replace(temp, opts.output)
     finally:
         temp.unlink(missing_ok=True)
         engine.close()
     report.total_s = time.perf_counter() - started
     return report
+
+
+def _entities(opts: BatchOptions, schema: EntitySchema) -> tuple[pd.DataFrame, np.ndarray]:
+    """The checked entity rows and each row's unknown join keys (rejected unless filled)."""
+    if not opts.entities.is_file():
+        raise BatchInputError(f"{opts.entities}: no such entity file", field="entities")
+    frame = read_entities(opts.entities, schema)
+    if frame.empty:
+        raise BatchInputError(f"{opts.entities}: no entity rows", field="entities")
+    unknown = unknown_entities(frame, known_ids(schema))
+    if opts.unknown_entities == "reject":
+        reject_unknown(frame, unknown, list(schema.join_keys))
+    return frame, unknown
+
+
+def _timed(engine: Engine, rows: np.ndarray, report: BatchReport) -> np.ndarray:
+    t0 = time.perf_counter()
+    scores = engine.score(rows)
+    report.score_s += time.perf_counter() - t0
+    return scores
+
+
+def _scored(chunk: pd.DataFrame, scores: np.ndarray, filled: np.ndarray) -> pd.DataFrame:
+    """The output rows: the entity columns, then :data:`OUTPUT_COLUMNS`."""
+    out = chunk.assign(score=scores, filled_values=filled)
+    return out[[c for c in out.columns if c not in OUTPUT_COLUMNS] + list(OUTPUT_COLUMNS)]
 
 
 class _Writer(contextlib.AbstractContextManager["_Writer"]):
