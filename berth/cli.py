@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from berth.errors import BerthError
@@ -48,7 +49,8 @@ def _verify(args: argparse.Namespace) -> int:
     from berth.registry import fetch, is_model_uri
 
     if is_model_uri(args.artifact):
-        found = fetch(args.artifact)
+        with tempfile.TemporaryDirectory(prefix="berth-verify-") as tmp:
+            found = fetch(args.artifact, Path(tmp))
         meta, where = found.metadata, f" at {found.storage_uri}"
     else:
         meta, where = verify_artifact(Path(args.artifact)), ""

@@ -137,16 +137,19 @@ def _model_version(mlflow_client: Any, uri: str) -> Any:
         raise RegistryError(f"{uri}: not in the registry at {tracking_uri()} ({exc})") from exc
 
 
-def fetch(uri: str, dest: Path | None = None) -> RegisteredArtifact:
-    """Download the registered version ``uri`` and verify it (digests, and the metadata digest
-    recorded at registration)."""
+def fetch(uri: str, dest: Path) -> RegisteredArtifact:
+    """Download the registered version ``uri`` into ``dest`` and verify it (digests, and the
+    metadata digest recorded at registration)."""
     mlflow_client = client()
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     version = _model_version(mlflow_client, uri)
     download_uri = mlflow_client.get_model_version_download_uri(version.name, version.version)
-    target = dest or Path(tempfile.mkdtemp(prefix="berth-model-"))
-    local = Path(mlflow.artifacts.download_artifacts(download_uri, dst_path=str(target)))
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(download_uri, dst_path=str(dest)))
+    except (MlflowException, OSError) as exc:
+        raise RegistryError(f"{uri}: cannot download {download_uri} ({exc})") from exc
     metadata = verify_artifact(local)
     recorded = version.tags.get(DIGEST_TAG)
     if recorded and recorded != metadata.metadata_sha256:
@@ -169,7 +172,8 @@ def resolve_storage_uri(value: str | None) -> str | None:
     anything else is returned as given."""
     if value is None or not is_model_uri(value):
         return value
-    found = fetch(value)
+    with tempfile.TemporaryDirectory(prefix="berth-model-") as tmp:
+        found = fetch(value, Path(tmp))
     if not found.storage_uri.startswith(KSERVE_SCHEMES):
         raise RegistryError(
             f"{value} is stored at {found.storage_uri}, which KServe cannot fetch: register it "

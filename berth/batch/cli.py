@@ -46,22 +46,28 @@ def add_batch_command(sub: Any) -> None:
     batch.set_defaults(func=_batch_score)
 
 
-def _artifact(value: str) -> Path:
+def _artifact(value: str, scratch: Path) -> Path:
+    """The artifact directory: as given, or a registered version downloaded to ``scratch``."""
     from berth.registry import fetch, is_model_uri
 
     if is_model_uri(value):
-        return fetch(value, Path(tempfile.mkdtemp(prefix="berth-batch-"))).path
+        return fetch(value, scratch).path
     return Path(value)
 
 
 def _batch_score(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="berth-batch-") as scratch:
+        return _run(args, _artifact(args.artifact, Path(scratch)))
+
+
+def _run(args: argparse.Namespace, artifact: Path) -> int:
     from berth.batch.run import BatchOptions, batch_score, summary
     from berth.featurerepo import SQLITE_YAML
 
     opts = BatchOptions(
         entities=args.entities,
         output=args.output,
-        artifact=_artifact(args.artifact),
+        artifact=artifact,
         repo=args.repo.resolve(),
         feature_store_yaml=(args.feature_store_yaml or args.repo / SQLITE_YAML).resolve(),
         feature_service=args.feature_service,

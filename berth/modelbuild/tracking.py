@@ -85,12 +85,23 @@ def track(
     cfg: BuildConfig, results: Mapping[str, object], seconds: Mapping[str, float]
 ) -> dict[str, str]:
     """Log the run and, with ``cfg.register``, register the packaged artifact."""
-    run_id = log_build(cfg, results, seconds)
-    out = {"tracking_uri": registry.tracking_uri(), "run_id": run_id}
-    if cfg.register:
-        if not (cfg.output / METADATA_FILE).exists():
-            raise registry.RegistryError(f"--register: no packaged artifact in {cfg.output}")
-        meta = read_metadata(Path(cfg.output))
-        version = registry.register(cfg.register, run_id, meta, cfg.storage_uri)
-        out["registered"] = f"{registry.MODELS_PREFIX}{cfg.register}/{version}"
+    try:
+        from mlflow.exceptions import MlflowException
+    except ImportError as exc:
+        raise registry.RegistryError(
+            "berth build logs to MLflow: pip install 'berth[tracking]' (or pass --no-track)"
+        ) from exc
+
+    if cfg.register and not (cfg.output / METADATA_FILE).exists():
+        raise registry.RegistryError(f"--register: no packaged artifact in {cfg.output}")
+    uri = registry.tracking_uri()
+    try:
+        run_id = log_build(cfg, results, seconds)
+        out = {"tracking_uri": uri, "run_id": run_id}
+        if cfg.register:
+            meta = read_metadata(Path(cfg.output))
+            version = registry.register(cfg.register, run_id, meta, cfg.storage_uri)
+            out["registered"] = f"{registry.MODELS_PREFIX}{cfg.register}/{version}"
+    except (MlflowException, OSError) as exc:
+        raise registry.RegistryError(f"MLflow at {uri}: {exc}") from exc
     return out

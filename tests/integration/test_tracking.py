@@ -137,3 +137,18 @@ def test_rollout_dry_run_resolves_the_registered_version(
     assert PUBLISHED in out and "models:/" not in out
     code, _, err = berth(capsys, "promote", "--set-alias", "champion", "--dry-run")
     assert code == 1 and "--set-alias needs --storage-uri models:/" in err
+
+
+def test_batch_score_takes_a_registered_version(
+    registered: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    repo, output = registered
+    entities, scores = tmp_path / "entities.parquet", tmp_path / "scores.parquet"
+    rides = pd.read_parquet(repo / "data" / "rides.parquet").head(200)
+    rides.drop(columns=["accepted"]).to_parquet(entities, index=False)
+    argv = ["batch-score", "--entities", str(entities), "--output", str(scores)]
+    assert main([*argv, "--artifact", f"models:/{NAME}/1", "--repo", str(repo)]) == 0
+    version = json.loads((output / "metadata.json").read_text())["version"]
+    assert set(pd.read_parquet(scores)["model_version"]) == {version}
