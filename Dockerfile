@@ -57,7 +57,7 @@ def expand(wanted, seen):
     return out
 print("\n".join(project.get("dependencies", []) + expand(sys.argv[1:], set())))
 EOF
-COPY pyproject.toml constraints.txt /src/
+COPY pyproject.toml constraints.txt constraints-tracking.txt /src/
 WORKDIR /src
 
 # --- deps-predictor: the predictor's third-party dependencies (extra `predictor`) -------------
@@ -125,8 +125,10 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 # torch first and pinned, from the CPU index: anything else pulls a multi-GB CUDA build.
 RUN --mount=type=cache,target=/var/cache/pip \
     pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0 \
- && python /usr/local/bin/pyproject-requirements build > /tmp/requirements.txt \
- && pip install -c constraints.txt -r /tmp/requirements.txt
+ && python /usr/local/bin/pyproject-requirements build tracking ray > /tmp/requirements.txt \
+ && grep -v '^importlib_metadata==' constraints.txt | cat - constraints-tracking.txt \
+    > /tmp/constraints-build.txt \
+ && pip install -c /tmp/constraints-build.txt -r /tmp/requirements.txt
 
 FROM deps-build AS build-app
 COPY README.md /src/

@@ -161,6 +161,20 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch(args: argparse.Namespace) -> int:
+    from benchmarks import batch
+
+    if not (Path(args.artifact) / "metadata.json").exists():
+        print(f"no artifact at {args.artifact}: run `berth build`", file=sys.stderr)
+        return 2
+    out = Path(args.out).resolve()
+    opts = (args.rows, args.workers, args.chunk_rows, args.batch_rows)
+    result = batch.run(Path(args.artifact), out, *opts)
+    print(batch.markdown(result))
+    print(f"wrote {out}/batch.json, batch.md")
+    return 0
+
+
 def _add_load_args(p: argparse.ArgumentParser, rate_help: str) -> None:
     p.add_argument(
         "--target", required=True, help="http://127.0.0.1:PORT, or 127.0.0.1:PORT for gRPC"
@@ -280,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--headroom", type=float, default=0.3, help="spare share of every resource")
     ca.add_argument("--redis-hmget-per-s", type=float, help="HMGET/s per shard (skip measuring)")
     ca.add_argument("--values", default="capacity-values.yaml", help="values file to write")
+    ba = sub.add_parser("batch", help="berth batch-score: local engine vs Ray, rows/s")
+    ba.add_argument("--out", required=True, help="batch.json, batch.md, progress.jsonl go here")
+    ba.add_argument("--artifact", default=str(DEFAULT_ARTIFACT), help="artifact directory")
+    ba.add_argument("--rows", type=int, default=1_000_000, help="entity rows generated")
+    ba.add_argument("--workers", type=int, default=2, help="Ray workers")
+    ba.add_argument("--chunk-rows", type=int, default=100_000)
+    ba.add_argument("--batch-rows", type=int, default=8192)
 
     return parser
 
@@ -297,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": _report,
         "capacity": _capacity,
         "explain": _explain,
+        "batch": _batch,
     }
     return handlers[args.command](args)
 

@@ -219,8 +219,9 @@ class ServerProcess:
         log_path: Path | None = None,
         cwd: Path | None = None,
         nice: int = 0,
+        executable: str | None = None,
     ) -> None:
-        self.args = [sys.executable, *args]
+        self.args = [executable or sys.executable, *args]
         self.nice = nice  # niceness of the process and every thread it makes
         self.ready_url = ready_url
         self.env = {**os.environ, **(env or {})}
@@ -324,3 +325,33 @@ def transformer_process(
         env=env,
         log_path=log_path,
     )
+
+
+MLFLOW_VENV = Path(__file__).resolve().parent.parent / ".venv-mlflow"
+
+
+def mlflow_executable() -> str | None:
+    """``$BERTH_MLFLOW``, else the ``mlflow`` of ``.venv-mlflow`` (scripts/setup.sh makes it:
+    the server needs the full ``mlflow`` package, whose pins clash with the serving ones)."""
+    found = os.environ.get("BERTH_MLFLOW") or str(MLFLOW_VENV / "bin" / "mlflow")
+    return found if os.access(found, os.X_OK) else None
+
+
+def mlflow_server_process(root: Path, port: int | None = None) -> tuple[ServerProcess, str]:
+    """``mlflow server`` on a free loopback port, its SQLite backend and artifact store under
+    ``root``; (process, tracking URI). Not started."""
+    executable = mlflow_executable()
+    if executable is None:
+        raise RuntimeError("no mlflow server: run scripts/setup.sh (it makes .venv-mlflow)")
+    port = port or free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    args = [
+        *("server", "--host", LOOPBACK, "--port", str(port), "--workers", "1"),
+        *("--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"),
+        *("--artifacts-destination", str(root / "artifacts")),
+    ]
+    url = f"http://{LOOPBACK}:{port}"
+    process = ServerProcess(
+        args, f"{url}/health", log_path=root / "mlflow.log", executable=executable
+    )
+    return process, url

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from berth.registry import is_model_uri, resolve_storage_uri, set_alias
 from berth.rollout import isvc as iv
 from berth.rollout import patches
 from berth.rollout.client import InferenceServices, connect
@@ -86,6 +87,9 @@ def add_rollout_commands(sub: Any) -> None:
     promote.add_argument(
         "--storage-uri",
         help="transformer canary: its model (default: read from the canary host's isvc)",
+    )
+    promote.add_argument(
+        "--set-alias", metavar="ALIAS", help="move this MLflow alias to --storage-uri models:/..."
     )
     promote.set_defaults(func=_promote)
 
@@ -203,7 +207,7 @@ def _canary(args: argparse.Namespace) -> int:
         target.obj,
         args.percent,
         mode,
-        storage_uri=args.storage_uri,
+        storage_uri=resolve_storage_uri(args.storage_uri),
         host=args.host,
         name=args.name,
     )
@@ -213,15 +217,20 @@ def _canary(args: argparse.Namespace) -> int:
 
 def _promote_patch(target: _Target, args: argparse.Namespace) -> Patch:
     mode = _mode(target, args)
-    uri = args.storage_uri
+    uri = resolve_storage_uri(args.storage_uri)
     if mode is Mode.TRANSFORMER and not uri and iv.transformer_env(target.obj, iv.CANARY_HOST):
         uri = canary_model_uri(target)
     return patches.promote(target.obj, mode, storage_uri=uri, name=args.name)
 
 
 def _promote(args: argparse.Namespace) -> int:
+    if args.set_alias and not is_model_uri(args.storage_uri):
+        raise RolloutError("--set-alias needs --storage-uri models:/NAME/VERSION")
     target = _Target(args)
     _send(target, _promote_patch(target, args), args.dry_run)
+    if args.set_alias and not args.dry_run:
+        version = set_alias(args.storage_uri, args.set_alias)
+        print(f"{args.storage_uri}: alias {args.set_alias} -> version {version}")
     return 0
 
 
