@@ -51,7 +51,9 @@ def _verify(args: argparse.Namespace) -> int:
 
     if is_model_uri(args.artifact):
         if args.public_key:
-            raise SystemExit("berth verify: --public-key takes an artifact directory, not a models:/ URI")
+            raise SystemExit(
+                "berth verify: --public-key takes an artifact directory, not a models:/ URI"
+            )
         with tempfile.TemporaryDirectory(prefix="berth-verify-") as tmp:
             found = fetch(args.artifact, Path(tmp))
         meta, where = found.metadata, f" at {found.storage_uri}"
