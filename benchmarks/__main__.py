@@ -59,6 +59,7 @@ def _spec(args: argparse.Namespace) -> object:
         model=args.model,
         timeout_s=args.timeout,
         max_outstanding=args.max_outstanding,
+        allow_remote=args.allow_remote,
     )
 
 
@@ -157,6 +158,11 @@ def _add_load_args(p: argparse.ArgumentParser, rate_help: str) -> None:
     p.add_argument("--model", default="driver-ranking")
     p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("--max-outstanding", type=int, default=512)
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a target that is not loopback (a stack you own: this sends real load to it)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,7 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ("load", "sweep"):
+        from benchmarks.loadgen import RemoteTargetRefused, refuse_remote
+
+        try:
+            refuse_remote(args.target, args.allow_remote)
+        except RemoteTargetRefused as exc:
+            parser.exit(2, f"python -m benchmarks {args.command}: {exc}\n")
     if args.command == "compare":
         return _compare(args, argv)
     handlers = {

@@ -7,10 +7,12 @@ closed-loop client (send, wait, send) hides. Sending never waits for answers; wh
 run is the duration, the per-request timeout, and ``max_outstanding`` (a request due while that
 many are in flight is not sent and counts as the error ``client_overflow``).
 
-Targets are loopback only. One process runs one point at a time; :class:`LoadWorker` keeps one
-such process for a whole sweep (``python -m benchmarks.loadgen --worker``: one JSON spec per
-line on stdin, one JSON result per line on stdout), so the generator does not share its
-interpreter with the code that starts and measures the servers.
+Targets are loopback only unless a spec sets ``allow_remote`` (``--allow-remote`` on the
+CLI: an SRE aiming it at their own stack). One process runs one point at a time;
+:class:`LoadWorker` keeps one such process for a whole sweep
+(``python -m benchmarks.loadgen --worker``: one JSON spec per line on stdin, one JSON result per
+line on stdout), so the generator does not share its interpreter with the code that starts and
+measures the servers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import math
 import subprocess
@@ -55,6 +58,7 @@ class LoadSpec:
     timeout_s: float = 2.0
     seed: int = 0
     keep_latencies: bool = False  # also return every measured latency (for pooling points)
+    allow_remote: bool = False  # a target off this machine (``--allow-remote``: your own stack)
     drivers: tuple[int, int] = (1001, 1120)
     customers: tuple[int, int] = (1, 400)
     label: str = ""
@@ -72,9 +76,23 @@ class LoadSpec:
             raise ValueError(f"rate must be in (0, 100000], got {self.rate}")
         if not (0 < self.duration_s <= 600) or not (0 <= self.warmup_s <= 60):
             raise ValueError("duration_s must be in (0, 600] and warmup_s in [0, 60]")
-        host = _host(self.target)
-        if host not in LOOPBACK_HOSTS:
-            raise ValueError(f"loopback targets only (127.0.0.1, ::1, localhost), got {host!r}")
+        refuse_remote(self.target, self.allow_remote)
+
+
+class RemoteTargetRefused(ValueError):
+    """A non-loopback target without ``allow_remote``: nothing was sent."""
+
+
+def refuse_remote(target: str, allow_remote: bool) -> None:
+    """Raise :class:`RemoteTargetRefused` for a target off this machine unless allowed."""
+    host = _host(target)
+    if allow_remote or _is_loopback(host):
+        return
+    raise RemoteTargetRefused(
+        f"refusing to send load to {host or target!r}: not a loopback address (127.0.0.1, ::1, "
+        "localhost). Load tests reach only this machine unless you say otherwise: pass "
+        "--allow-remote to load a stack you own (nothing was sent)."
+    )
 
 
 @dataclass
@@ -96,6 +114,15 @@ class LoadResult:
     @property
     def error_count(self) -> int:
         return sum(self.errors.values())
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback  # all of 127.0.0.0/8
+    except ValueError:
+        return False
 
 
 def _host(target: str) -> str:
