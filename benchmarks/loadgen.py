@@ -45,7 +45,7 @@ OK = "ok"
 class LoadSpec:
     """One point: ``rate`` requests/s of ``protocol`` to ``target`` for ``duration_s``."""
 
-    protocol: str  # "v1" | "v2" | "grpc-v2"
+    protocol: str  # "v1" | "v2" | "grpc-v2" | "v2-binary" (REST V2, binary tensor extension)
     target: str  # REST: http://127.0.0.1:PORT; gRPC: 127.0.0.1:PORT
     rate: float
     duration_s: float
@@ -70,6 +70,8 @@ class LoadSpec:
             raise ValueError(f"payload must be ranking or features, got {self.payload}")
         if self.payload == "features" and self.protocol == "v1":
             raise ValueError("the predictor alone speaks V2 (protocol v2 or grpc-v2)")
+        if self.protocol == "v2-binary" and self.payload != "features":
+            raise ValueError("v2-binary sends model rows: use it with --payload features")
         if self.arrivals not in ("constant", "poisson"):
             raise ValueError(f"arrivals must be constant or poisson, got {self.arrivals}")
         if not (0 < self.rate <= 100_000):
@@ -160,7 +162,16 @@ Sender = Callable[[int], Awaitable[str]]
 async def _rest_sender(spec: LoadSpec, stack: Any) -> tuple[Sender, Callable[[], Awaitable[None]]]:
     import aiohttp
 
-    if spec.payload == "features":
+    headers = [{"content-type": "application/json"}]
+    if spec.protocol == "v2-binary":
+        rows = payloads.feature_rows(64, spec.candidates, seed=spec.seed)
+        binary = [payloads.predictor_v2_binary_body(m) for m in rows]
+        bodies = [body for body, _ in binary]
+        headers = [
+            {"content-type": "application/octet-stream", payloads.BINARY_HEADER: str(n)}
+            for _, n in binary
+        ]
+    elif spec.payload == "features":
         bodies = [
             payloads.predictor_v2_body(m)
             for m in payloads.feature_rows(64, spec.candidates, seed=spec.seed)
@@ -174,13 +185,15 @@ async def _rest_sender(spec: LoadSpec, stack: Any) -> tuple[Sender, Callable[[],
     url = spec.target.rstrip("/") + payloads.rest_path(spec.protocol, spec.model)
     connector = aiohttp.TCPConnector(limit=spec.max_outstanding, force_close=False)
     session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
-    headers = {"content-type": "application/json"}
     timeout = aiohttp.ClientTimeout(total=spec.timeout_s)
 
     async def send(i: int) -> str:
         try:
             async with session.post(
-                url, data=bodies[i % len(bodies)], headers=headers, timeout=timeout
+                url,
+                data=bodies[i % len(bodies)],
+                headers=headers[i % len(headers)],
+                timeout=timeout,
             ) as resp:
                 await resp.read()
                 return OK if resp.status == 200 else str(resp.status)

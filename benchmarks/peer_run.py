@@ -137,6 +137,7 @@ class PeerRun:
             proc=self.berth.predictor,
             http=self.berth.predictor_http,
             grpc=self.berth.predictor_grpc,
+            binary=True,
         )
         return {"berth": berth, **self.predictors}
 

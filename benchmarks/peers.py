@@ -8,7 +8,8 @@
   fails on 3.11.7), ``benchmarks/peer_runtimes/pytriton_ort.py``, dynamic batching (64).
 
 :func:`measure` sweeps every peer and Berth's predictor with the same 10-row and 1-row V2
-requests from the same open-loop generator, over REST V2 and gRPC V2, peers interleaved.
+requests from the same open-loop generator, over REST V2 and gRPC V2 (and, 10 rows, REST V2
+with the binary tensor extension for the peers that read it: Berth and Triton), interleaved.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from benchmarks.sweep import SweepConfig, sweep
 from berth.testing import LOOPBACK, ServerProcess, free_port
 
 RUNTIMES = Path(__file__).resolve().parent / "peer_runtimes"
-PROTOCOLS = {"rest_v2": "v2", "grpc_v2": "grpc-v2"}
+PROTOCOLS = {"rest_v2": "v2", "grpc_v2": "grpc-v2", "rest_v2_binary": "v2-binary"}
+BINARY = ("rest_v2_binary",)  # 10 rows only, peers that read the binary tensor extension
 ROWS = (10, 1)  # 10-row figures at the top level of each protocol, 1-row under ``rows_1``
 MLSERVER_SETTINGS = {"debug": False, "parallel_workers": 0}  # one process, as Berth's
 MLSERVER_BATCHING = {"max_batch_size": 64, "max_batch_time": 0.001}
@@ -44,13 +46,15 @@ class Peer:
     http: int = 0
     grpc: int = 0
     error: str | None = None
+    binary: bool = False  # reads REST V2's binary tensor extension (MLServer does not)
 
     @property
     def pid(self) -> int | None:
         return self.proc.proc.pid if self.proc is not None and self.proc.proc else None
 
     def targets(self) -> dict[str, str]:
-        return {"rest_v2": f"http://{LOOPBACK}:{self.http}", "grpc_v2": f"{LOOPBACK}:{self.grpc}"}
+        rest = f"http://{LOOPBACK}:{self.http}"
+        return {"rest_v2": rest, "grpc_v2": f"{LOOPBACK}:{self.grpc}", "rest_v2_binary": rest}
 
     def wait_ready(self) -> None:
         if self.proc is None or self.error:
@@ -112,7 +116,8 @@ def start_mlserver(name: str, artifact: Path, root: Path, logs: Path, batching: 
 
 
 def start_triton(artifact: Path, root: Path, logs: Path) -> Peer:
-    peer = Peer("triton", {"nvidia-pytriton": "0.7.0", "max_batch_size": 64, "python": "3.12"})
+    settings = {"nvidia-pytriton": "0.7.0", "max_batch_size": 64, "python": "3.12"}
+    peer = Peer("triton", settings, binary=True)
     try:
         venv = peer_venv.ensure("pytriton")
     except peer_venv.PeerUnavailable as exc:
@@ -153,6 +158,8 @@ def measure(
     for rows in ROWS:
         for proto, wire in PROTOCOLS.items():
             for name, peer in running.items():
+                if proto in BINARY and (not peer.binary or rows != ROWS[0]):
+                    continue
                 assert peer.pid is not None
                 meter = CpuMeter({"predictor": peer.pid, "generator": worker.pid})
                 spec = replace(
@@ -193,7 +200,9 @@ def ratios(out: dict[str, Any], key: str) -> dict[str, Any]:
         if name == "berth" or not isinstance(entry, dict) or "settings" not in entry:
             continue
         for proto in PROTOCOLS:
-            for sub in ("", "rows_1"):
+            if proto in BINARY and proto not in entry:
+                continue
+            for sub in ("",) if proto in BINARY else ("", "rows_1"):
                 mine = berth.get(proto, {})
                 theirs = entry.get(proto, {})
                 if sub:

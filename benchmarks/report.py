@@ -105,13 +105,16 @@ def _peer_summary_rows(results: dict[str, Any], key: str) -> list[list[Any]]:
         if "unavailable" in entry:
             rows.append([f"predictor_peers.{name}", None, f"did not run: {entry['unavailable']}"])
             continue
-        for proto in ("rest_v2", "grpc_v2"):
-            got = entry.get(proto, {})
+        for proto in ("rest_v2", "grpc_v2", "rest_v2_binary"):
+            if proto not in entry:
+                continue
+            got = entry[proto]
             rows.append([f"predictor_peers.{name}.{proto}.{key}", got.get(key), "10-row requests"])
-            rows.append(
-                [f"predictor_peers.{name}.{proto}.rows_1.{key}",
-                 got.get("rows_1", {}).get(key), "1-row requests"]
-            )  # fmt: skip
+            if "rows_1" in got:
+                rows.append(
+                    [f"predictor_peers.{name}.{proto}.rows_1.{key}",
+                     got["rows_1"].get(key), "1-row requests"]
+                )  # fmt: skip
     for label, ratio in peers.get("berth_over", {}).items():
         rows.append([f"predictor_peers.berth_over.{label}", ratio, "Berth's predictor / peer"])
     return rows
@@ -394,9 +397,12 @@ def _peer_lines(peers: dict[str, Any]) -> list[str]:
         if "unavailable" in entry:
             notes[-1] += f". **Did not run**: {entry['unavailable']}"
             continue
-        for proto in ("rest_v2", "grpc_v2"):
-            for rows_n, got in ((10, entry.get(proto, {})),
-                                (1, entry.get(proto, {}).get("rows_1", {}))):  # fmt: skip
+        for proto in ("rest_v2", "grpc_v2", "rest_v2_binary"):
+            if proto not in entry:
+                continue
+            for rows_n, got in ((10, entry[proto]), (1, entry[proto].get("rows_1"))):
+                if got is None:
+                    continue
                 cpu = got.get("cpu_ms_per_request") or {}
                 rows.append([name, proto, rows_n, got.get(key), cpu.get("predictor")])
     ratios = [[k, v] for k, v in peers.get("berth_over", {}).items()]
@@ -485,7 +491,7 @@ def _series(results: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     predictors: dict[str, Any] = {}
     for name, entry in (results.get("predictor_peers") or {}).items():
         if isinstance(entry, dict) and "settings" in entry:
-            for proto in ("rest_v2", "grpc_v2"):
+            for proto in ("rest_v2", "grpc_v2", "rest_v2_binary"):
                 if "sweep" in entry.get(proto, {}):
                     predictors[f"{name} {proto}"] = entry[proto]["sweep"]
     return series, predictors

@@ -57,3 +57,26 @@ def test_peer_ratios_are_berth_over_each_peer_and_none_when_missing() -> None:
     assert ratios["mlserver.rest_v2.rows_1"] is None  # the peer held no rate: no ratio
     assert ratios["mlserver.grpc_v2"] is None and ratios["triton.rest_v2"] is None
     assert "berth.rest_v2" not in ratios
+
+
+def test_v2_binary_body_decodes_to_the_same_rows_with_the_servers_codec() -> None:
+    """The generator's binary-tensor body is what Berth's V2 decoder reads (and Triton's)."""
+    import numpy as np
+
+    from benchmarks import payloads
+    from berth.serving.codec import decode_v2
+
+    matrix = payloads.feature_rows(1, 3, width=4)[0]
+    body, header_length = payloads.predictor_v2_binary_body(matrix)
+    assert len(body) == header_length + 3 * 4 * 4
+    request = decode_v2(body, str(header_length), "m")
+    got = request.inputs[0].as_numpy()
+    np.testing.assert_array_equal(got, np.asarray(matrix, dtype=np.float32))
+
+
+def test_v2_binary_is_for_model_rows_only() -> None:
+    from benchmarks.loadgen import LoadSpec
+
+    with pytest.raises(ValueError, match="--payload features"):
+        LoadSpec("v2-binary", "http://127.0.0.1:1", rate=1, duration_s=1).check()
+    LoadSpec("v2-binary", "http://127.0.0.1:1", rate=1, duration_s=1, payload="features").check()
