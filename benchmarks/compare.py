@@ -44,13 +44,14 @@ from benchmarks import (
 from benchmarks.cpu import CpuMeter
 from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
-from benchmarks.peer_run import PeerRun, e2e_entry
+from benchmarks.peer_run import PeerRun, Ports, e2e_entry
 from benchmarks.stacks import PROJECT_ROOT, BaselineStack, BerthStack
 from benchmarks.sweep import SweepConfig, measure, sweep
 from benchmarks.workspace import Workspace
 from berth.testing import LOOPBACK, ServerProcess, free_port, predictor_process
 
 DEFAULT_ARTIFACT = PROJECT_ROOT / "artifacts" / "driver-ranking"
+PORT_ATTRS = ("predictor_http", "predictor_grpc", "http", "grpc")  # a Stack's ports
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,9 @@ def run(opts: Options) -> dict[str, Any]:
     berth = BerthStack("berth", ws, opts.out / "logs")
     baseline = BaselineStack("baseline", ws, opts.out / "logs")
     nobatch: ServerProcess | None = None
-    extra = PeerRun(ws, opts.out / "logs", berth) if plan.peers else None
+    nobatch_ports = (free_port(), free_port())
+    taken = {*nobatch_ports, *(getattr(s, a) for s in (berth, baseline) for a in PORT_ATTRS)}
+    extra = PeerRun(ws, opts.out / "logs", berth, Ports(taken)) if plan.peers else None
     worker: LoadWorker | None = None
     steps: dict[str, float] = {}
 
@@ -189,7 +192,6 @@ def run(opts: Options) -> dict[str, Any]:
         baseline.start()
         if extra is not None:
             extra.start()
-        nobatch_ports = (free_port(), free_port())
         nobatch = predictor_process(
             MODEL,
             ws.artifact,

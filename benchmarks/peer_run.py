@@ -36,11 +36,26 @@ class Chain:
         return {r: p.proc.pid for r, p in self.procs.items() if p.proc is not None}
 
 
+class Ports:
+    """Free loopback ports, never one handed out before in this run: a server that is slow to
+    bind (Python imports on a busy machine) must not find its port taken by a peer."""
+
+    def __init__(self, taken: set[int]) -> None:
+        self.taken = set(taken)
+
+    def __call__(self) -> int:
+        while (port := free_port()) in self.taken:
+            pass
+        self.taken.add(port)
+        return port
+
+
 @dataclass
 class PeerRun:
     ws: Workspace
     logs: Path
     berth: BerthStack
+    port: Ports
     predictors: dict[str, peers.Peer] = field(default_factory=dict)
     chains: dict[str, Chain] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -50,13 +65,15 @@ class PeerRun:
         root = self.ws.root / "peers"
         art = self.ws.artifact
         self.predictors = {
-            "mlserver": peers.start_mlserver("mlserver", art, root, self.logs, batching=True),
-            "mlserver_nobatch": peers.start_mlserver(
-                "mlserver_nobatch", art, root, self.logs, batching=False
+            "mlserver": peers.start_mlserver(
+                "mlserver", art, root, self.logs, batching=True, port=self.port
             ),
-            "triton": peers.start_triton(art, root / "triton", self.logs),
+            "mlserver_nobatch": peers.start_mlserver(
+                "mlserver_nobatch", art, root, self.logs, batching=False, port=self.port
+            ),
+            "triton": peers.start_triton(art, root / "triton", self.logs, port=self.port),
         }
-        floor_port = free_port()
+        floor_port = self.port()
         floor = self._server(
             "floor",
             [
@@ -68,7 +85,7 @@ class PeerRun:
         self.chains["floor"] = Chain(
             "floor", f"http://{LOOPBACK}:{floor_port}", {"floor": floor}, [floor]
         )
-        hop_ports = (free_port(), free_port())
+        hop_ports = (self.port(), self.port())
         hop = transformer_process(
             MODEL,
             f"{LOOPBACK}:{self.berth.predictor_http}",
@@ -105,13 +122,13 @@ class PeerRun:
         return self
 
     def _start_tuned(self, mls: peers.Peer) -> None:
-        port = free_port()
+        port = self.port()
         tuned = self._server(
             "tuned_peer-transformer",
             [
                 *("-m", "benchmarks.tuned.transformer", "--model_name", MODEL),
                 *("--repo", str(self.ws.repo), "--predictor_url", mls.targets()["rest_v2"]),
-                *("--http_port", str(port), "--grpc_port", str(free_port())),
+                *("--http_port", str(port), "--grpc_port", str(self.port())),
             ],
             f"http://{LOOPBACK}:{port}/v2/models/{MODEL}/ready",
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ ROWS = (10, 1)  # 10-row figures at the top level of each protocol, 1-row under 
 MLSERVER_SETTINGS = {"debug": False, "parallel_workers": 0}  # one process, as Berth's
 MLSERVER_BATCHING = {"max_batch_size": 64, "max_batch_time": 0.001}
 READY_TIMEOUT_S = 180.0
+PortPicker = Callable[[], int]
 
 
 @dataclass
@@ -71,8 +73,10 @@ class Peer:
 
 
 def _last_error(log: str) -> str:
-    lines = [ln for ln in log.splitlines() if "Error" in ln or "error" in ln]
-    return (lines[-1] if lines else log.strip().splitlines()[-1:] or ["?"])[0].strip()[:400]
+    """The last line of a failed start's log that names an error (else its last line)."""
+    lines = log.strip().splitlines()
+    errors = [ln for ln in lines if "Error" in ln or "error" in ln] or lines[-1:] or ["?"]
+    return errors[-1].strip()[:400]
 
 
 def _spawn(peer: Peer, argv: list[str], env: dict[str, str], logs: Path, cwd: Path) -> Peer:
@@ -85,7 +89,9 @@ def _spawn(peer: Peer, argv: list[str], env: dict[str, str], logs: Path, cwd: Pa
     return peer
 
 
-def start_mlserver(name: str, artifact: Path, root: Path, logs: Path, batching: bool) -> Peer:
+def start_mlserver(
+    name: str, artifact: Path, root: Path, logs: Path, batching: bool, port: PortPicker = free_port
+) -> Peer:
     settings = {**MLSERVER_SETTINGS, **(MLSERVER_BATCHING if batching else {})}
     peer = Peer(name, {"mlserver": "1.7.1", "runtime": "mlserver_ort.OrtRuntime", **settings})
     try:
@@ -95,12 +101,12 @@ def start_mlserver(name: str, artifact: Path, root: Path, logs: Path, batching: 
         return peer
     repo = root / name
     (repo / MODEL).mkdir(parents=True, exist_ok=True)
-    peer.http, peer.grpc = free_port(), free_port()
+    peer.http, peer.grpc = port(), port()
     server = {
         "host": LOOPBACK,
         "http_port": peer.http,
         "grpc_port": peer.grpc,
-        "metrics_port": free_port(),
+        "metrics_port": port(),
         **{k: v for k, v in settings.items() if k in MLSERVER_SETTINGS},
     }
     model = {
@@ -115,7 +121,7 @@ def start_mlserver(name: str, artifact: Path, root: Path, logs: Path, batching: 
     return _spawn(peer, argv, {"PYTHONPATH": str(RUNTIMES)}, logs, repo)
 
 
-def start_triton(artifact: Path, root: Path, logs: Path) -> Peer:
+def start_triton(artifact: Path, root: Path, logs: Path, port: PortPicker = free_port) -> Peer:
     settings = {"nvidia-pytriton": "0.7.0", "max_batch_size": 64, "python": "3.12"}
     peer = Peer("triton", settings, binary=True)
     try:
@@ -125,12 +131,12 @@ def start_triton(artifact: Path, root: Path, logs: Path) -> Peer:
         return peer
     python = str(venv / "bin" / "python")
     env = {"LD_LIBRARY_PATH": peer_venv.libdir(python)}  # the stub embeds libpython3.12
-    peer.http, peer.grpc = free_port(), free_port()
+    peer.http, peer.grpc = port(), port()
     argv = [
         *(python, str(RUNTIMES / "pytriton_ort.py"), "--model", MODEL),
         *("--onnx", str(artifact / "model.onnx")),
         *("--http-port", str(peer.http), "--grpc-port", str(peer.grpc)),
-        *("--metrics-port", str(free_port())),
+        *("--metrics-port", str(port())),
     ]
     root.mkdir(parents=True, exist_ok=True)
     return _spawn(peer, argv, env, logs, root)

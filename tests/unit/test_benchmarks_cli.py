@@ -80,3 +80,19 @@ def test_v2_binary_is_for_model_rows_only() -> None:
     with pytest.raises(ValueError, match="--payload features"):
         LoadSpec("v2-binary", "http://127.0.0.1:1", rate=1, duration_s=1).check()
     LoadSpec("v2-binary", "http://127.0.0.1:1", rate=1, duration_s=1, payload="features").check()
+
+
+def test_a_peer_that_fails_to_start_is_reported_by_its_error_line() -> None:
+    log = "server exited with 1:\nloading model\nAttributeError: no '_recursion_count'\nbye\n"
+    assert peers._last_error(log) == "AttributeError: no '_recursion_count'"
+    assert peers._last_error("starting\nkilled\n") == "killed"
+
+
+def test_ports_never_hands_out_a_port_twice_in_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server slow to bind must not find its port given to a peer started after it."""
+    from benchmarks import peer_run
+
+    offered = iter([6, 5, 6, 5, 7])
+    monkeypatch.setattr(peer_run, "free_port", lambda: next(offered))
+    ports = peer_run.Ports({6})
+    assert [ports(), ports()] == [5, 7]
