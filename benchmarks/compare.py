@@ -44,7 +44,7 @@ from benchmarks import (
 from benchmarks.cpu import CpuMeter
 from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
-from benchmarks.peer_run import PeerRun, Ports, e2e_entry
+from benchmarks.peer_run import PeerRun, Ports, e2e_entry, same_rate
 from benchmarks.stacks import PROJECT_ROOT, BaselineStack, BerthStack
 from benchmarks.sweep import SweepConfig, measure, sweep
 from benchmarks.workspace import Workspace
@@ -261,6 +261,19 @@ def run(opts: Options) -> dict[str, Any]:
             e2e[stack.name] = e2e_entry(result, key, cpu_bound(result["points"], cores))
             t = step(f"e2e_{stack.name}", t)
         e2e.update(_chain_ratios(e2e, key))
+        if extra is not None:  # the hop both ways at one rate: CPU per request at equal load
+            hops = {"grpc_v2": berth, "rest_v2": extra.chains["berth_rest_hop"]}
+            held_any = max(e2e[n]["sweep"]["by_bound_ms"][f"{max(bounds):g}"]["max_rps"]
+                           for n in ("berth", "berth_rest_hop"))  # fmt: skip
+            e2e["hop"]["same_rate"] = same_rate(
+                worker,
+                hops,
+                {n: _meter(c.pids(), redis_pid, worker.pid) for n, c in hops.items()},
+                replace(base_spec, rate=max(20.0, round(0.5 * held_any, 1))),
+                max(2, plan.shadow_rounds // 2),
+                cores,
+            )
+            t = step("hop_same_rate", t)
         by_bound = {}
         for b in bounds:
             k = _rate_key(b)

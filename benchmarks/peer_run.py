@@ -11,13 +11,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from benchmarks import peers
+from benchmarks.cpu import CpuMeter
+from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
 from benchmarks.stacks import PROJECT_ROOT, READY_TIMEOUT_S, BerthStack
+from benchmarks.sweep import measure
 from benchmarks.workspace import Workspace
 from berth.testing import LOOPBACK, ServerProcess, free_port, transformer_process
 
@@ -176,3 +180,35 @@ def e2e_entry(result: dict[str, Any], key: str, cpu_bound: dict[str, Any]) -> di
     entry["servers_cpu_ms_per_request"] = cpu_bound.get("cpu_ms_per_request", {}).get("servers")
     entry.setdefault(key, 0.0)
     return entry
+
+
+def same_rate(
+    worker: LoadWorker,
+    chains: dict[str, Any],
+    meters: dict[str, CpuMeter],
+    base: LoadSpec,
+    rounds: int,
+    cores: int,
+) -> dict[str, Any]:
+    """Alternating points of each chain at one rate (``base.rate``), ``rounds`` each: CPU per
+    request compared at equal load (a sweep's busiest points differ in rate, and CPU per
+    request falls as load amortizes fixed work), medians over rounds so that a noisy
+    neighbour hits both sides."""
+    points: dict[str, list[dict[str, Any]]] = {name: [] for name in chains}
+    for _ in range(rounds):
+        for name, chain in chains.items():
+            spec = replace(base, target=chain.url, label=f"same-rate-{name}")
+            points[name].append(measure(worker, meters[name], spec, cores))
+    out: dict[str, Any] = {"rate": base.rate, "rounds": rounds}
+    for name, runs in points.items():
+        cpu = [p["cpu_ms_per_request"] for p in runs]
+        out[name] = {
+            "servers_cpu_ms_per_request": round(median(c["servers"] for c in cpu), 3),
+            "transformer_cpu_ms_per_request": round(median(c["transformer"] for c in cpu), 3),
+            "predictor_cpu_ms_per_request": round(median(c["predictor"] for c in cpu), 3),
+            "p50_ms": round(median(p["latency_ms"].get("p50", 0.0) for p in runs), 3),
+            "p99_ms": round(median(p["latency_ms"].get("p99", 0.0) for p in runs), 3),
+            "errors": sum(sum(p["errors"].values()) for p in runs),
+            "foreign_cpu_pct": round(median(p["foreign_cpu_pct"] for p in runs), 1),
+        }
+    return out

@@ -266,6 +266,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     lines += _protocol_lines(e2e["berth_protocols"])
+    if "hop" in e2e:
+        lines += ["", "### Transformer -> predictor hop: gRPC (default) vs REST V2", ""]
+        lines += _hop_lines(e2e["hop"], _key(e2e["bound_ms"]))
     if "stages" in results:
         lines += ["", "### Where one request's time goes (sequential, servers' own metrics)", ""]
         lines += _stages_lines(results["stages"])
@@ -383,6 +386,29 @@ def _batching_lines(batching: dict[str, Any]) -> list[str]:
     header = ["batching", "offered rps", "achieved rps", "p50 ms", "p99 ms", "errors",
               "predictor CPU ms/req", "foreign CPU %"]  # fmt: skip
     return _table(header, rows)
+
+
+def _hop_lines(hop: dict[str, Any], key: str) -> list[str]:
+    same = hop.get("same_rate", {})
+    rows = [
+        [proto, hop[proto].get(key), hop[proto].get("servers_cpu_ms_per_request"),
+         same.get(proto, {}).get("servers_cpu_ms_per_request"),
+         same.get(proto, {}).get("transformer_cpu_ms_per_request"),
+         same.get(proto, {}).get("predictor_cpu_ms_per_request"),
+         same.get(proto, {}).get("p99_ms"), same.get(proto, {}).get("errors")]
+        for proto in ("grpc_v2", "rest_v2")
+    ]  # fmt: skip
+    header = ["hop", "max rps", "servers CPU ms/req (busiest clean point)",
+              f"at {same.get('rate')} rps: servers CPU ms/req", "transformer", "predictor",
+              "p99 ms", "errors"]  # fmt: skip
+    return [
+        "Berth end to end (REST V1 in, same requests), its transformer calling the same Berth "
+        "predictor over gRPC V2 (`--predictor_protocol grpc-v2`, the default) or REST V2 "
+        f"(`--predictor_protocol v2`); then {same.get('rounds')} alternating points of each at "
+        "one rate, medians.",
+        "",
+        *_table(header, rows),
+    ]
 
 
 def _peer_lines(peers: dict[str, Any]) -> list[str]:
