@@ -602,10 +602,13 @@ def _chain_ratios(e2e: dict[str, Any], key: str) -> dict[str, Any]:
     """Berth over the tuned peer; Berth's share of the floor; the hop, gRPC vs REST V2."""
     berth = e2e["berth"][key]
     out: dict[str, Any] = {}
-    if "tuned_peer" in e2e:
-        out["berth_over_tuned_peer"] = _ratio(berth, e2e["tuned_peer"][key])
-    if "floor" in e2e:
-        out["berth_share_of_floor"] = _ratio(berth, e2e["floor"][key])
+    bounds = [_rate_key(b) for b in e2e["bounds_ms"]]
+    for name, label in (("tuned_peer", "berth_over_tuned_peer"), ("floor", "berth_share_of_floor")):
+        if name in e2e:
+            out[label] = _ratio(berth, e2e[name][key])
+            out[f"{label}_by_bound"] = {  # looser bounds: readable on a busy machine too
+                k: _ratio(e2e["berth"].get(k), e2e[name].get(k)) for k in bounds
+            }
     if "berth_rest_hop" in e2e:
         out["hop"] = {
             proto: {

@@ -195,6 +195,9 @@ def measure(
                 else:
                     slot[f"rows_{rows}"] = entry
     out["berth_over"] = ratios(out, key)
+    out["berth_over_by_bound"] = {  # looser bounds: readable on a busy machine too
+        rate_key(b): ratios(out, rate_key(b)) for b in sorted(cfg.bounds_ms)[1:]
+    }
     return out
 
 

@@ -96,6 +96,12 @@ def _peer_summary_rows(results: dict[str, Any], key: str) -> list[list[Any]]:
     ):
         if name in e2e:
             rows.append([f"e2e.{name}", e2e[name], what])
+        by_bound = e2e.get(f"{name}_by_bound") or {}
+        if by_bound:
+            text = ", ".join(
+                f"{k.replace('max_rps_p99_', '')}: {_fmt(v)}" for k, v in by_bound.items()
+            )
+            rows.append([f"e2e.{name}_by_bound", text, "the same ratio at each p99 bound"])
     peers = results.get("predictor_peers")
     if not peers:
         return rows
@@ -116,7 +122,12 @@ def _peer_summary_rows(results: dict[str, Any], key: str) -> list[list[Any]]:
                      got["rows_1"].get(key), "1-row requests"]
                 )  # fmt: skip
     for label, ratio in peers.get("berth_over", {}).items():
-        rows.append([f"predictor_peers.berth_over.{label}", ratio, "Berth's predictor / peer"])
+        looser = ", ".join(
+            f"{k.replace('max_rps_p99_', '')}: {_fmt(v.get(label))}"
+            for k, v in peers.get("berth_over_by_bound", {}).items()
+        )
+        what = "Berth's predictor / peer" + (f" (looser bounds: {looser})" if looser else "")
+        rows.append([f"predictor_peers.berth_over.{label}", ratio, what])
     return rows
 
 
