@@ -59,6 +59,7 @@ def _spec(args: argparse.Namespace) -> object:
         model=args.model,
         timeout_s=args.timeout,
         max_outstanding=args.max_outstanding,
+        allow_remote=args.allow_remote,
     )
 
 
@@ -102,13 +103,31 @@ def _cores() -> int:
 def _predictor(args: argparse.Namespace) -> int:
     from benchmarks import predictor_bench
 
+    if args.provider == "cuda":
+        return _predictor_gpu(args)
+
     build = Path(args.build) if args.build else None
     if build is None:
         candidate = Path(args.artifact).with_name(Path(args.artifact).name + ".build")
         build = candidate if candidate.exists() else None
     widths = [tuple(int(v) for v in w.split("x")) for w in args.widths.split(",") if w]
-    batches = [int(b) for b in args.batches.split(",")]
+    batches = [int(b) for b in (args.batches or "1,10,64,256").split(",")]
     result = predictor_bench.run(Path(args.artifact), build, batches, args.seconds, widths)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _predictor_gpu(args: argparse.Namespace) -> int:
+    from benchmarks import gpu_bench
+
+    batches = args.batches or ",".join(str(b) for b in gpu_bench.DEFAULT_BATCHES)
+    try:
+        result = gpu_bench.run(
+            Path(args.artifact), [int(b) for b in batches.split(",")], args.seconds
+        )
+    except gpu_bench.NoGpu as exc:
+        print(f"python -m benchmarks predictor --provider cuda: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result, indent=2))
     return 0
 
@@ -194,6 +213,11 @@ def _add_load_args(p: argparse.ArgumentParser, rate_help: str) -> None:
     p.add_argument("--model", default="driver-ranking")
     p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("--max-outstanding", type=int, default=512)
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a target that is not loopback (a stack you own: this sends real load to it)",
+    )
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -229,8 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="everything: e2e Berth vs baseline, components, report")
     c.add_argument("--out", required=True, help="results.json, report.md, latency.png go here")
     size = c.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="short points (under 3 minutes)")
-    size.add_argument("--smoke", action="store_true", help="tiny run that only checks the harness")
+    size.add_argument(
+        "--quick", action="store_true", help="short points (about 10 minutes with the peers)"
+    )
+    size.add_argument(
+        "--smoke", action="store_true", help="tiny run that only checks the harness (no peers)"
+    )
     c.add_argument("--artifact", default=str(DEFAULT_ARTIFACT), help="artifact directory")
     c.add_argument("--data", help="parquet data dir to copy (default: generate fresh data)")
     c.add_argument("--bound-ms", type=float, default=10.0, help="p99 bound of the sweeps")
@@ -267,9 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predictor", help="ORT int8 vs fp32 vs torch eager, in-process")
     pr.add_argument("--artifact", default=str(DEFAULT_ARTIFACT))
     pr.add_argument("--build", help="<artifact>.build with model.pt (default: beside --artifact)")
-    pr.add_argument("--batches", default="1,10,64,256")
+    pr.add_argument("--batches", help="default 1,10,64,256 (cpu), 1,10,64,256,1024 (cuda)")
     pr.add_argument("--seconds", type=float, default=2.0)
     pr.add_argument("--widths", default="", help="extra MLP widths, e.g. 512x256,1024x512")
+    pr.add_argument(
+        "--provider",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="cuda: ORT's CUDA (and TensorRT) providers beside CPU, in their own venv (GPU only)",
+    )
 
     fe = sub.add_parser("features", help="feature read: Berth vs Feast SDK vs raw Redis")
     fe.add_argument("--artifact", default=str(DEFAULT_ARTIFACT))
@@ -307,7 +341,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ("load", "sweep"):
+        from benchmarks.loadgen import RemoteTargetRefused, refuse_remote
+
+        try:
+            refuse_remote(args.target, args.allow_remote)
+        except RemoteTargetRefused as exc:
+            parser.exit(2, f"python -m benchmarks {args.command}: {exc}\n")
     if args.command == "compare":
         return _compare(args, argv)
     handlers = {

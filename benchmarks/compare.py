@@ -4,12 +4,16 @@ Order (each step measured while nothing else of ours runs):
 
 1. workspace: feature repo copy, fresh data, private redis-server, ``feast apply`` + materialize;
 2. start Berth (predictor + transformer), the baseline (predictor + transformer) and a second
-   Berth predictor with batching off, all on loopback, and one load-generator process;
+   Berth predictor with batching off, all on loopback, and one load-generator process; unless
+   ``--smoke``, also the peers (:mod:`benchmarks.peer_run`: MLServer, Triton, the tuned peer
+   chain, the floor, Berth with a REST V2 hop);
 3. predictor alone in-process (ORT int8 vs fp32 vs torch eager), in a child process;
 4. feature read for one request of N candidates (Berth / Feast SDK / raw Redis floor);
-5. end to end: sweep Berth, then the baseline (REST V1, same requests) up to p99 <= bound;
+5. end to end: sweep Berth, Berth with the REST hop, the baseline, the tuned peer and the
+   floor (REST V1, same requests) up to p99 <= bound;
 6. Berth's other protocols (V2 REST, gRPC V2) and batching on vs off (single-row gRPC requests
-   straight to the predictor);
+   straight to the predictor); the predictor peers beside Berth's predictor, then the
+   prediction-cache experiment (unless ``--smoke``);
 7. optional py-spy profile of each server under load; stop everything; write
    ``results.json``, ``report.md`` and ``latency.png``.
 """
@@ -27,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    cache_bench,
     features_bench,
     machine,
+    peers,
     predictor_bench,
     profile,
     report,
@@ -38,12 +44,14 @@ from benchmarks import (
 from benchmarks.cpu import CpuMeter
 from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
+from benchmarks.peer_run import PeerRun, Ports, e2e_entry, same_rate
 from benchmarks.stacks import PROJECT_ROOT, BaselineStack, BerthStack
 from benchmarks.sweep import SweepConfig, measure, sweep
 from benchmarks.workspace import Workspace
 from berth.testing import LOOPBACK, ServerProcess, free_port, predictor_process
 
 DEFAULT_ARTIFACT = PROJECT_ROOT / "artifacts" / "driver-ranking"
+PORT_ATTRS = ("predictor_http", "predictor_grpc", "http", "grpc")  # a Stack's ports
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,8 @@ class Plan:
     stage_requests: int = 20
     shadow_rounds: int = 1  # alternating off/on points of the shadow-cost measurement
     shadow_point_s: float = 0.5  # short points, many rounds: disturbances hit both sides
+    peers: SweepConfig | None = None  # predictor peers + tuned/floor/REST-hop chains; None: skip
+    peer_point_s: float = 1.0
 
 
 PLANS = {
@@ -84,6 +94,8 @@ PLANS = {
         stage_requests=500,
         shadow_rounds=16,
         shadow_point_s=2.0,
+        peers=SweepConfig(start_rps=100, factor=1.4, refine=2, max_points=14, min_requests=300),
+        peer_point_s=3.0,
     ),
     "quick": Plan(
         point_s=2.0,
@@ -104,6 +116,8 @@ PLANS = {
         stage_requests=150,
         shadow_rounds=8,
         shadow_point_s=1.0,
+        peers=SweepConfig(start_rps=200, factor=2.0, refine=1, max_points=6, cooldown_s=0.5),
+        peer_point_s=0.8,
     ),
     "smoke": Plan(
         point_s=1.0,
@@ -159,6 +173,9 @@ def run(opts: Options) -> dict[str, Any]:
     berth = BerthStack("berth", ws, opts.out / "logs")
     baseline = BaselineStack("baseline", ws, opts.out / "logs")
     nobatch: ServerProcess | None = None
+    nobatch_ports = (free_port(), free_port())
+    taken = {*nobatch_ports, *(getattr(s, a) for s in (berth, baseline) for a in PORT_ATTRS)}
+    extra = PeerRun(ws, opts.out / "logs", berth, Ports(taken)) if plan.peers else None
     worker: LoadWorker | None = None
     steps: dict[str, float] = {}
 
@@ -173,7 +190,8 @@ def run(opts: Options) -> dict[str, Any]:
         t = step("workspace", measured_from)
         berth.start()
         baseline.start()
-        nobatch_ports = (free_port(), free_port())
+        if extra is not None:
+            extra.start()
         nobatch = predictor_process(
             MODEL,
             ws.artifact,
@@ -185,6 +203,8 @@ def run(opts: Options) -> dict[str, Any]:
         berth.wait_ready()
         baseline.wait_ready()
         nobatch.wait_ready(180)
+        if extra is not None:
+            extra.wait_ready()
         t = step("start_servers", t)
 
         kernels = predictor_bench.run(
@@ -230,16 +250,30 @@ def run(opts: Options) -> dict[str, Any]:
             "point_s": plan.point_s,
         }
         key = _rate_key(opts.bound_ms)
-        for stack in (berth, baseline):
+        chains: list[Any] = [berth, baseline]
+        if extra is not None:  # the REST hop right after Berth's own (gRPC) sweep
+            chains[1:1] = [extra.chains["berth_rest_hop"]]
+            chains += [extra.chains[n] for n in ("tuned_peer", "floor") if n in extra.chains]
+        for stack in chains:
             meter = _meter(stack.pids(), redis_pid, worker.pid)
             spec = replace(base_spec, target=stack.url, label=stack.name)
             result = sweep(worker, meter, spec, cfg.get(stack.name, cfg["berth"]), cores)
-            e2e[stack.name] = {
-                _rate_key(float(b)): v["max_rps"] for b, v in result["by_bound_ms"].items()
-            }
-            e2e[stack.name]["sweep"] = result
-            e2e[stack.name]["cpu_bound"] = cpu_bound(result["points"], cores)
+            e2e[stack.name] = e2e_entry(result, key, cpu_bound(result["points"], cores))
             t = step(f"e2e_{stack.name}", t)
+        e2e.update(_chain_ratios(e2e, key))
+        if extra is not None:  # the hop both ways at one rate: CPU per request at equal load
+            hops = {"grpc_v2": berth, "rest_v2": extra.chains["berth_rest_hop"]}
+            held_any = max(e2e[n]["sweep"]["by_bound_ms"][f"{max(bounds):g}"]["max_rps"]
+                           for n in ("berth", "berth_rest_hop"))  # fmt: skip
+            e2e["hop"]["same_rate"] = same_rate(
+                worker,
+                hops,
+                {n: _meter(c.pids(), redis_pid, worker.pid) for n, c in hops.items()},
+                replace(base_spec, rate=max(20.0, round(0.5 * held_any, 1))),
+                max(2, plan.shadow_rounds // 2),
+                cores,
+            )
+            t = step("hop_same_rate", t)
         by_bound = {}
         for b in bounds:
             k = _rate_key(b)
@@ -256,6 +290,18 @@ def run(opts: Options) -> dict[str, Any]:
         t = step("protocols", t)
         batching = _batching(worker, berth, (nobatch, nobatch_ports[1]), plan, opts, cores)
         t = step("batching", t)
+        if extra is not None and plan.peers is not None:
+            peer_spec = replace(base_spec, duration_s=plan.peer_point_s, warmup_s=0.3)
+            peer_cfg = replace(plan.peers, bounds_ms=bounds)
+            results["predictor_peers"] = peers.measure(
+                worker, extra.predictor_targets(), peer_spec, peer_cfg, cores
+            )
+            t = step("predictor_peers", t)
+            predictor_cpu = e2e["berth"]["cpu_bound"].get("cpu_ms_per_request", {})
+            results["prediction_cache"] = cache_bench.run(
+                ws, opts.candidates, 20 * plan.stage_requests, predictor_cpu.get("predictor")
+            )
+            t = step("prediction_cache", t)
         # The shadow's cost at 40% of the highest rate Berth held: below saturation.
         shadow_rate = max(20.0, round(0.4 * held, 1))
         shadow = shadow_bench.run(
@@ -285,6 +331,9 @@ def run(opts: Options) -> dict[str, Any]:
         for proc in (nobatch,):
             if proc is not None:
                 proc.stop()
+        if extra is not None:
+            extra.stop()
+            results["notes"] += extra.notes
         for stack in (berth, baseline):
             stack.stop()
         ws.close()
@@ -517,10 +566,19 @@ def _predictor_summary(kernels: dict[str, Any], batching: dict[str, Any]) -> dic
 
 
 def _targets(results: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    """The issues' targets, each with its value from this run."""
+    """The issue's targets, each with its value from this run (the peers' only when they ran:
+    ``--smoke`` skips them)."""
     e2e, feats, pred = results["e2e"], results["features"], results["predictor"]
+    peer_ratios = results.get("predictor_peers", {}).get("berth_over", {})
     rows = [
         ("e2e " + key + ": Berth / baseline", ">= 5.0", e2e.get("berth_over_baseline"), 5.0),
+        ("e2e " + key + ": Berth / tuned peer", ">= 2.0", e2e.get("berth_over_tuned_peer"), 2.0),
+        ("e2e Berth servers CPU ms per request (busiest clean point)", "<= 1.2",
+         e2e["berth"].get("servers_cpu_ms_per_request"), -1.2),
+        ("predictor " + key + ", 10 rows, REST V2: Berth / MLServer", ">= 2.0",
+         peer_ratios.get("mlserver.rest_v2"), 2.0),
+        ("predictor " + key + ", 10 rows, gRPC V2: Berth / MLServer", ">= 2.0",
+         peer_ratios.get("mlserver.grpc_v2"), 2.0),
         ("feature read p50 (10 candidates): Berth / raw Redis floor", "<= 2.0",
          feats.get("berth_over_floor"), -2.0),
         ("predictor rows/s at batch 64: int8 / fp32", ">= 1.5", pred.get("int8_over_fp32_b64"),
@@ -536,11 +594,37 @@ def _targets(results: dict[str, Any], key: str) -> list[dict[str, Any]]:
             "met": value is not None and (value >= goal if goal > 0 else value <= -goal),
         }
         for name, wanted, value, goal in rows
+        if value is not None
+        or not ("peer" in name or "MLServer" in name)
+        or "predictor_peers" in results
     ]
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a and b else None
+
+
+def _chain_ratios(e2e: dict[str, Any], key: str) -> dict[str, Any]:
+    """Berth over the tuned peer; Berth's share of the floor; the hop, gRPC vs REST V2."""
+    berth = e2e["berth"][key]
+    out: dict[str, Any] = {}
+    bounds = [_rate_key(b) for b in e2e["bounds_ms"]]
+    for name, label in (("tuned_peer", "berth_over_tuned_peer"), ("floor", "berth_share_of_floor")):
+        if name in e2e:
+            out[label] = _ratio(berth, e2e[name][key])
+            out[f"{label}_by_bound"] = {  # looser bounds: readable on a busy machine too
+                k: _ratio(e2e["berth"].get(k), e2e[name].get(k)) for k in bounds
+            }
+    if "berth_rest_hop" in e2e:
+        out["hop"] = {
+            proto: {
+                key: e2e[name][key],
+                "servers_cpu_ms_per_request": e2e[name]["servers_cpu_ms_per_request"],
+            }
+            for proto, name in (("grpc_v2", "berth"), ("rest_v2", "berth_rest_hop"))
+        }
+        out["hop"]["rest_over_grpc"] = _ratio(e2e["berth_rest_hop"][key], berth)
+    return out
 
 
 def _notes(results: dict[str, Any], key: str) -> list[str]:

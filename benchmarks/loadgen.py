@@ -7,10 +7,12 @@ closed-loop client (send, wait, send) hides. Sending never waits for answers; wh
 run is the duration, the per-request timeout, and ``max_outstanding`` (a request due while that
 many are in flight is not sent and counts as the error ``client_overflow``).
 
-Targets are loopback only. One process runs one point at a time; :class:`LoadWorker` keeps one
-such process for a whole sweep (``python -m benchmarks.loadgen --worker``: one JSON spec per
-line on stdin, one JSON result per line on stdout), so the generator does not share its
-interpreter with the code that starts and measures the servers.
+Targets are loopback only unless a spec sets ``allow_remote`` (``--allow-remote`` on the
+CLI: an SRE aiming it at their own stack). One process runs one point at a time;
+:class:`LoadWorker` keeps one such process for a whole sweep
+(``python -m benchmarks.loadgen --worker``: one JSON spec per line on stdin, one JSON result per
+line on stdout), so the generator does not share its interpreter with the code that starts and
+measures the servers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import math
 import subprocess
@@ -42,7 +45,7 @@ OK = "ok"
 class LoadSpec:
     """One point: ``rate`` requests/s of ``protocol`` to ``target`` for ``duration_s``."""
 
-    protocol: str  # "v1" | "v2" | "grpc-v2"
+    protocol: str  # "v1" | "v2" | "grpc-v2" | "v2-binary" (REST V2, binary tensor extension)
     target: str  # REST: http://127.0.0.1:PORT; gRPC: 127.0.0.1:PORT
     rate: float
     duration_s: float
@@ -55,6 +58,7 @@ class LoadSpec:
     timeout_s: float = 2.0
     seed: int = 0
     keep_latencies: bool = False  # also return every measured latency (for pooling points)
+    allow_remote: bool = False  # a target off this machine (``--allow-remote``: your own stack)
     drivers: tuple[int, int] = (1001, 1120)
     customers: tuple[int, int] = (1, 400)
     label: str = ""
@@ -66,15 +70,31 @@ class LoadSpec:
             raise ValueError(f"payload must be ranking or features, got {self.payload}")
         if self.payload == "features" and self.protocol == "v1":
             raise ValueError("the predictor alone speaks V2 (protocol v2 or grpc-v2)")
+        if self.protocol == "v2-binary" and self.payload != "features":
+            raise ValueError("v2-binary sends model rows: use it with --payload features")
         if self.arrivals not in ("constant", "poisson"):
             raise ValueError(f"arrivals must be constant or poisson, got {self.arrivals}")
         if not (0 < self.rate <= 100_000):
             raise ValueError(f"rate must be in (0, 100000], got {self.rate}")
         if not (0 < self.duration_s <= 600) or not (0 <= self.warmup_s <= 60):
             raise ValueError("duration_s must be in (0, 600] and warmup_s in [0, 60]")
-        host = _host(self.target)
-        if host not in LOOPBACK_HOSTS:
-            raise ValueError(f"loopback targets only (127.0.0.1, ::1, localhost), got {host!r}")
+        refuse_remote(self.target, self.allow_remote)
+
+
+class RemoteTargetRefused(ValueError):
+    """A non-loopback target without ``allow_remote``: nothing was sent."""
+
+
+def refuse_remote(target: str, allow_remote: bool) -> None:
+    """Raise :class:`RemoteTargetRefused` for a target off this machine unless allowed."""
+    host = _host(target)
+    if allow_remote or _is_loopback(host):
+        return
+    raise RemoteTargetRefused(
+        f"refusing to send load to {host or target!r}: not a loopback address (127.0.0.1, ::1, "
+        "localhost). Load tests reach only this machine unless you say otherwise: pass "
+        "--allow-remote to load a stack you own (nothing was sent)."
+    )
 
 
 @dataclass
@@ -96,6 +116,15 @@ class LoadResult:
     @property
     def error_count(self) -> int:
         return sum(self.errors.values())
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback  # all of 127.0.0.0/8
+    except ValueError:
+        return False
 
 
 def _host(target: str) -> str:
@@ -133,7 +162,16 @@ Sender = Callable[[int], Awaitable[str]]
 async def _rest_sender(spec: LoadSpec, stack: Any) -> tuple[Sender, Callable[[], Awaitable[None]]]:
     import aiohttp
 
-    if spec.payload == "features":
+    headers = [{"content-type": "application/json"}]
+    if spec.protocol == "v2-binary":
+        rows = payloads.feature_rows(64, spec.candidates, seed=spec.seed)
+        binary = [payloads.predictor_v2_binary_body(m) for m in rows]
+        bodies = [body for body, _ in binary]
+        headers = [
+            {"content-type": "application/octet-stream", payloads.BINARY_HEADER: str(n)}
+            for _, n in binary
+        ]
+    elif spec.payload == "features":
         bodies = [
             payloads.predictor_v2_body(m)
             for m in payloads.feature_rows(64, spec.candidates, seed=spec.seed)
@@ -147,13 +185,15 @@ async def _rest_sender(spec: LoadSpec, stack: Any) -> tuple[Sender, Callable[[],
     url = spec.target.rstrip("/") + payloads.rest_path(spec.protocol, spec.model)
     connector = aiohttp.TCPConnector(limit=spec.max_outstanding, force_close=False)
     session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
-    headers = {"content-type": "application/json"}
     timeout = aiohttp.ClientTimeout(total=spec.timeout_s)
 
     async def send(i: int) -> str:
         try:
             async with session.post(
-                url, data=bodies[i % len(bodies)], headers=headers, timeout=timeout
+                url,
+                data=bodies[i % len(bodies)],
+                headers=headers[i % len(headers)],
+                timeout=timeout,
             ) as resp:
                 await resp.read()
                 return OK if resp.status == 200 else str(resp.status)

@@ -12,7 +12,8 @@ from typing import Any
 
 from berth.loadtest import MODEL, v2_inputs
 
-PROTOCOLS = ("v1", "v2", "grpc-v2")
+PROTOCOLS = ("v1", "v2", "grpc-v2", "v2-binary")  # v2-binary: model rows only (``features``)
+BINARY_HEADER = "inference-header-content-length"
 
 Row = dict[str, Any]
 
@@ -68,6 +69,21 @@ def predictor_v2_body(matrix: list[list[float]], input_name: str = "features") -
     flat = [v for row in matrix for v in row]
     tensor = {"name": input_name, "datatype": "FP32", "shape": [len(matrix), len(matrix[0])]}
     return json.dumps({"id": "bench", "inputs": [{**tensor, "data": flat}]}).encode()
+
+
+def predictor_v2_binary_body(
+    matrix: list[list[float]], input_name: str = "features"
+) -> tuple[bytes, int]:
+    """REST V2 with the binary tensor extension: a JSON header naming ``binary_data_size``,
+    then the rows as little-endian float32; returns the body and the header's length."""
+    import numpy as np
+
+    raw = np.asarray(matrix, dtype="<f4").tobytes()
+    tensor = {"name": input_name, "datatype": "FP32", "shape": [len(matrix), len(matrix[0])]}
+    header = json.dumps(
+        {"id": "bench", "inputs": [{**tensor, "parameters": {"binary_data_size": len(raw)}}]}
+    ).encode()
+    return header + raw, len(header)
 
 
 def predictor_grpc_request(

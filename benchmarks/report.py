@@ -28,6 +28,12 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 STACKS = ("berth", "baseline")
+CHAINS = ("berth_rest_hop", "tuned_peer", "floor")  # end-to-end beside them, when peers ran
+CHAIN_WHAT = {
+    "berth_rest_hop": "Berth, transformer->predictor over REST V2 instead of gRPC",
+    "tuned_peer": "KServe transformer + Feast async SDK -> MLServer (pooled REST V2)",
+    "floor": "bare ASGI + one pipelined Redis read + one ORT run",
+}
 
 
 def _key(bound_ms: float) -> str:
@@ -82,11 +88,62 @@ def summary_rows(results: dict[str, Any]) -> list[list[Any]]:
         ["predictor.torch_eager_rows_per_s_b64", pred.get("torch_eager_rows_per_s_b64"), ""],
         ["predictor.int8_over_fp32_b64", pred.get("int8_over_fp32_b64"), "target >= 1.5"],
     ]
+    rows += _peer_summary_rows(results, key)
     if "shadow" in results:
         rows.append(
             ["shadow.p99_on_over_off", results["shadow"]["p99_on_over_off"],
              "Berth p99 with every request mirrored to a shadow / without (target <= 1.10)"]
         )  # fmt: skip
+    return rows
+
+
+def _peer_summary_rows(results: dict[str, Any], key: str) -> list[list[Any]]:
+    e2e = results["e2e"]
+    rows: list[list[Any]] = [
+        ["e2e.berth.servers_cpu_ms_per_request", e2e["berth"].get("servers_cpu_ms_per_request"),
+         "transformer + predictor CPU per request, busiest clean point (target <= 1.2)"],
+    ]  # fmt: skip
+    for chain in CHAINS:
+        if chain in e2e:
+            rows.append([f"e2e.{chain}.{key}", e2e[chain].get(key), CHAIN_WHAT[chain]])
+    for name, what in (
+        ("berth_over_tuned_peer", "target >= 2"),
+        ("berth_share_of_floor", "Berth's max rps / the floor's"),
+    ):
+        if name in e2e:
+            rows.append([f"e2e.{name}", e2e[name], what])
+        by_bound = e2e.get(f"{name}_by_bound") or {}
+        if by_bound:
+            text = ", ".join(
+                f"{k.replace('max_rps_p99_', '')}: {_fmt(v)}" for k, v in by_bound.items()
+            )
+            rows.append([f"e2e.{name}_by_bound", text, "the same ratio at each p99 bound"])
+    peers = results.get("predictor_peers")
+    if not peers:
+        return rows
+    for name, entry in peers.items():
+        if not isinstance(entry, dict) or "settings" not in entry:
+            continue
+        if "unavailable" in entry:
+            rows.append([f"predictor_peers.{name}", None, f"did not run: {entry['unavailable']}"])
+            continue
+        for proto in ("rest_v2", "grpc_v2", "rest_v2_binary"):
+            if proto not in entry:
+                continue
+            got = entry[proto]
+            rows.append([f"predictor_peers.{name}.{proto}.{key}", got.get(key), "10-row requests"])
+            if "rows_1" in got:
+                rows.append(
+                    [f"predictor_peers.{name}.{proto}.rows_1.{key}",
+                     got["rows_1"].get(key), "1-row requests"]
+                )  # fmt: skip
+    for label, ratio in peers.get("berth_over", {}).items():
+        looser = ", ".join(
+            f"{k.replace('max_rps_p99_', '')}: {_fmt(v.get(label))}"
+            for k, v in peers.get("berth_over_by_bound", {}).items()
+        )
+        what = "Berth's predictor / peer" + (f" (looser bounds: {looser})" if looser else "")
+        rows.append([f"predictor_peers.berth_over.{label}", ratio, what])
     return rows
 
 
@@ -181,7 +238,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         *_table(
             E2E_HEADER,
-            [row for st in STACKS if st in e2e for row in _e2e_rows(e2e[st]["sweep"], st)],
+            [row for st in STACKS + CHAINS if st in e2e for row in _e2e_rows(e2e[st]["sweep"], st)],
         ),
         "",
         *[
@@ -189,6 +246,13 @@ def markdown(results: dict[str, Any]) -> str:
             f"baseline **{_fmt(e2e['baseline'].get(_key(b)))} rps** (ratio "
             f"{_fmt(e2e.get('berth_over_baseline_by_bound', {}).get(f'{b:g}'))})."
             for b in e2e.get("bounds_ms", [e2e["bound_ms"]])
+        ],
+        *[
+            f"- `{st}` ({CHAIN_WHAT[st]}): **{_fmt(e2e[st].get(_key(e2e['bound_ms'])))} rps** "
+            f"at p99 <= {e2e['bound_ms']:g} ms, servers' CPU "
+            f"{_fmt(e2e[st].get('servers_cpu_ms_per_request'))} ms per request."
+            for st in CHAINS
+            if st in e2e
         ],
         "",
         "",
@@ -218,7 +282,7 @@ def markdown(results: dict[str, Any]) -> str:
                     e2e[st]["cpu_bound"].get("max_rps"),
                     e2e[st]["cpu_bound"].get("bottleneck"),
                 ]
-                for st in STACKS
+                for st in STACKS + CHAINS
                 if st in e2e and e2e[st].get("cpu_bound")
             ],
         ),
@@ -229,6 +293,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     lines += _protocol_lines(e2e["berth_protocols"])
+    if "hop" in e2e:
+        lines += ["", "### Transformer -> predictor hop: gRPC (default) vs REST V2", ""]
+        lines += _hop_lines(e2e["hop"], _key(e2e["bound_ms"]))
     if "stages" in results:
         lines += ["", "### Where one request's time goes (sequential, servers' own metrics)", ""]
         lines += _stages_lines(results["stages"])
@@ -286,6 +353,12 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", f"Note: {note}"]
     lines += ["", "### Batching on vs off (single-row gRPC V2 requests to the predictor)", ""]
     lines += _batching_lines(pred["batching"])
+    if "predictor_peers" in results:
+        lines += ["", "## Predictor peers (same V2 requests, same generator, same run)", ""]
+        lines += _peer_lines(results["predictor_peers"])
+    if "prediction_cache" in results:
+        lines += ["", "## Prediction cache (experiment: would an LRU of scores pay?)", ""]
+        lines += _cache_lines(results["prediction_cache"])
     if "shadow" in results:
         lines += ["", "## Shadow cost (primary latency, mirrored vs not)", ""]
         lines += _shadow_lines(results["shadow"])
@@ -343,6 +416,85 @@ def _batching_lines(batching: dict[str, Any]) -> list[str]:
     return _table(header, rows)
 
 
+def _hop_lines(hop: dict[str, Any], key: str) -> list[str]:
+    same = hop.get("same_rate", {})
+    rows = [
+        [proto, hop[proto].get(key), hop[proto].get("servers_cpu_ms_per_request"),
+         same.get(proto, {}).get("servers_cpu_ms_per_request"),
+         same.get(proto, {}).get("transformer_cpu_ms_per_request"),
+         same.get(proto, {}).get("predictor_cpu_ms_per_request"),
+         same.get(proto, {}).get("p99_ms"), same.get(proto, {}).get("errors")]
+        for proto in ("grpc_v2", "rest_v2")
+    ]  # fmt: skip
+    header = ["hop", "max rps", "servers CPU ms/req (busiest clean point)",
+              f"at {same.get('rate')} rps: servers CPU ms/req", "transformer", "predictor",
+              "p99 ms", "errors"]  # fmt: skip
+    return [
+        "Berth end to end (REST V1 in, same requests), its transformer calling the same Berth "
+        "predictor over gRPC V2 (`--predictor_protocol grpc-v2`, the default) or REST V2 "
+        f"(`--predictor_protocol v2`); then {same.get('rounds')} alternating points of each at "
+        "one rate, medians.",
+        "",
+        *_table(header, rows),
+    ]
+
+
+def _peer_lines(peers: dict[str, Any]) -> list[str]:
+    key = _key(peers["bound_ms"])
+    rows: list[list[Any]] = []
+    notes: list[str] = []
+    for name, entry in peers.items():
+        if not isinstance(entry, dict) or "settings" not in entry:
+            continue
+        settings = ", ".join(f"{k}={v}" for k, v in entry["settings"].items())
+        notes.append(f"- `{name}`: {settings}")
+        if "unavailable" in entry:
+            notes[-1] += f". **Did not run**: {entry['unavailable']}"
+            continue
+        for proto in ("rest_v2", "grpc_v2", "rest_v2_binary"):
+            if proto not in entry:
+                continue
+            for rows_n, got in ((10, entry[proto]), (1, entry[proto].get("rows_1"))):
+                if got is None:
+                    continue
+                cpu = got.get("cpu_ms_per_request") or {}
+                rows.append([name, proto, rows_n, got.get(key), cpu.get("predictor")])
+    ratios = [[k, v] for k, v in peers.get("berth_over", {}).items()]
+    return [
+        f"Max rps at p99 <= {peers['bound_ms']:g} ms per predictor, protocol and rows per "
+        "request; CPU per request of the predictor's process tree at that point.",
+        "",
+        *_table(["predictor", "protocol", "rows", "max rps", "CPU ms/req"], rows),
+        "",
+        *_table(["Berth's predictor / peer", "ratio"], ratios),
+        "",
+        "Settings:",
+        "",
+        *notes,
+    ]
+
+
+def _cache_lines(cache: dict[str, Any]) -> list[str]:
+    rows = [
+        [mix, cache[mix]["distinct_requests"], run["capacity_rows"], run["row_hit_rate"],
+         run["request_hit_rate"], cache[mix]["lookup_cpu_ms"],
+         run["predictor_cpu_saved_ms_per_request"], run["net_saved_ms_per_request"]]
+        for mix in ("benchmark", "skewed")
+        if mix in cache
+        for run in cache[mix]["by_capacity"]
+    ]  # fmt: skip
+    header = ["traffic", "distinct requests", "capacity (rows)", "row hit rate",
+              "request hit rate", "lookup CPU ms/req", "predictor CPU saved ms/req",
+              "net ms/req"]  # fmt: skip
+    return [
+        f"{cache['requests_per_mix']} requests per mix, keyed by model version + feature row "
+        f"bytes; a request skips the predictor only if all its rows hit. Predictor CPU per "
+        f"request (Berth, end to end): {_fmt(cache['predictor_cpu_ms'])} ms.",
+        "",
+        *_table(header, rows),
+    ]
+
+
 def _shadow_lines(shadow: dict[str, Any]) -> list[str]:
     return [
         f"Two Berth transformers on one primary predictor, one mirroring every request to a "
@@ -383,41 +535,69 @@ def _profile_lines(prof: dict[str, Any]) -> list[str]:
     return lines
 
 
-def plot(results: dict[str, Any], path: Path) -> None:
-    """p50 and p99 vs offered rate for every swept series, the bound as a line."""
-    import matplotlib
-    import matplotlib.ticker
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _series(results: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The end-to-end sweeps and the predictor peers' 10-row sweeps, by legend label."""
     e2e = results["e2e"]
-    series = {f"{st} (V1)": e2e[st]["sweep"] for st in STACKS if st in e2e}
+    series = {f"{st} (V1)": e2e[st]["sweep"] for st in STACKS + CHAINS if st in e2e}
     for protocol, entry in e2e.get("berth_protocols", {}).items():
         if isinstance(entry, dict) and "sweep" in entry and protocol != "v1":
             series[f"berth ({protocol})"] = entry["sweep"]
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
-    for (label, sweep), color in zip(series.items(), ("C0", "C2", "C3", "C4", "C1"), strict=False):
+    predictors: dict[str, Any] = {}
+    for name, entry in (results.get("predictor_peers") or {}).items():
+        if isinstance(entry, dict) and "settings" in entry:
+            for proto in ("rest_v2", "grpc_v2", "rest_v2_binary"):
+                if "sweep" in entry.get(proto, {}):
+                    predictors[f"{name} {proto}"] = entry[proto]["sweep"]
+    return series, predictors
+
+
+def _curves(ax: Any, series: dict[str, Any], bounds: list[float], title: str) -> None:
+    import matplotlib.ticker
+
+    colors = [f"C{i}" for i in range(10)]
+    for (label, sweep), color in zip(series.items(), colors, strict=False):
         points = sorted(
             (p for p in sweep["points"] if p["latency_ms"]), key=lambda p: p["spec"]["rate"]
         )
         rates = [p["spec"]["rate"] for p in points]
         ax.plot(rates, [p["latency_ms"]["p99"] for p in points], "o-", color=color,
-                label=f"{label} p99")  # fmt: skip
-        ax.plot(rates, [p["latency_ms"]["p50"] for p in points], "x--", color=color, alpha=0.6,
-                label=f"{label} p50")  # fmt: skip
-    for bound in e2e.get("bounds_ms", [e2e["bound_ms"]]):
+                label=f"{label} p99", markersize=3)  # fmt: skip
+        ax.plot(rates, [p["latency_ms"]["p50"] for p in points], "x--", color=color, alpha=0.5,
+                markersize=3)  # fmt: skip
+    for bound in bounds:
         ax.axhline(bound, color="grey", linestyle=":", linewidth=1)
         ax.annotate(f"p99 bound {bound:g} ms", (0, bound), xycoords=("axes fraction", "data"),
                     fontsize=7, color="grey", va="bottom")  # fmt: skip
+    ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("offered load (requests/s, open loop)")
-    ax.set_ylabel("latency from intended send time (ms)")
-    ax.set_title(f"Latency vs load, {e2e['candidates']} candidates per request")
+    ax.set_ylabel("latency from intended send time (ms): p99 o-, p50 x--")
+    ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """p50 and p99 vs offered rate for every swept series (end to end; the predictor peers
+    beside it when they ran), the bounds as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    e2e = results["e2e"]
+    series, predictors = _series(results)
+    panels = 2 if predictors else 1
+    fig, axes = plt.subplots(1, panels, figsize=(8 * panels, 5.5), dpi=110, squeeze=False)
+    bounds = e2e.get("bounds_ms", [e2e["bound_ms"]])
+    _curves(axes[0][0], series, bounds,
+            f"End to end, {e2e['candidates']} candidates per request")  # fmt: skip
+    if predictors:
+        _curves(axes[0][1], predictors, [results["predictor_peers"]["bound_ms"]],
+                "Predictors alone, 10-row V2 requests")  # fmt: skip
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

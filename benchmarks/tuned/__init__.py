@@ -1,0 +1,1 @@
+"""The tuned peer chain: what well-known parts give without Berth (see ``transformer.py``)."""

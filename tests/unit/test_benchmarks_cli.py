@@ -1,0 +1,98 @@
+"""The benchmark CLI's refusals and the pure logic of its peer and cache experiments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks import cache_bench, gpu_bench, peers
+
+
+def test_predictor_cuda_refuses_cleanly_without_a_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if gpu_bench.gpu_present():
+        pytest.skip("a GPU is here: the command would run, not refuse")
+    from benchmarks.__main__ import main
+
+    monkeypatch.setenv("BENCH_VENVS", str(tmp_path / "venvs"))
+    code = main(["predictor", "--provider", "cuda", "--artifact", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--provider cuda: no NVIDIA GPU here" in err and "nothing was installed" in err
+    assert not (tmp_path / "venvs").exists()  # refused before making the venv
+
+
+def test_lru_simulation_counts_row_and_whole_request_hits() -> None:
+    a, b, c = b"a", b"b", b"c"
+    run = cache_bench.simulate([[a, b], [a, b], [a, c], [b, c]], capacity=2)
+    # [a b]: 2 misses; [a b]: 2 hits (whole request); [a c]: a hit, c miss evicts b;
+    # [b c]: b miss (evicted), c hit.
+    assert run["row_hit_rate"] == 4 / 8
+    assert run["request_hit_rate"] == 1 / 4
+    assert cache_bench.simulate([[a], [a]], capacity=0)["row_hit_rate"] == 0.0
+
+
+def test_skewed_mix_repeats_some_requests_and_stays_in_range() -> None:
+    traffic = cache_bench.skewed_requests(400, 5, (1001, 1100), (1, 50), seed=3)
+    assert len(traffic) == 400
+    distinct = {id(r) for r in traffic}
+    assert 0 < len(distinct) < 400  # some customers came back with the same request
+    for request in traffic:
+        assert len(request) == 5 and len({r["customer_id"] for r in request}) == 1
+        assert all(1 <= r["customer_id"] <= 50 for r in request)
+        assert all(1001 <= r["driver_id"] <= 1100 for r in request)
+
+
+def test_peer_ratios_are_berth_over_each_peer_and_none_when_missing() -> None:
+    key = peers.rate_key(10.0)
+    out = {
+        "berth": {"settings": {}, "rest_v2": {key: 2000.0, "rows_1": {key: 3000.0}}},
+        "mlserver": {"settings": {}, "rest_v2": {key: 1000.0, "rows_1": {key: 0.0}}},
+        "triton": {"settings": {}, "unavailable": "no python3.12"},
+    }
+    ratios = peers.ratios(out, key)
+    assert ratios["mlserver.rest_v2"] == 2.0
+    assert ratios["mlserver.rest_v2.rows_1"] is None  # the peer held no rate: no ratio
+    assert ratios["mlserver.grpc_v2"] is None and ratios["triton.rest_v2"] is None
+    assert "berth.rest_v2" not in ratios
+
+
+def test_v2_binary_body_decodes_to_the_same_rows_with_the_servers_codec() -> None:
+    """The generator's binary-tensor body is what Berth's V2 decoder reads (and Triton's)."""
+    import numpy as np
+
+    from benchmarks import payloads
+    from berth.serving.codec import decode_v2
+
+    matrix = payloads.feature_rows(1, 3, width=4)[0]
+    body, header_length = payloads.predictor_v2_binary_body(matrix)
+    assert len(body) == header_length + 3 * 4 * 4
+    request = decode_v2(body, str(header_length), "m")
+    got = request.inputs[0].as_numpy()
+    np.testing.assert_array_equal(got, np.asarray(matrix, dtype=np.float32))
+
+
+def test_v2_binary_is_for_model_rows_only() -> None:
+    from benchmarks.loadgen import LoadSpec
+
+    with pytest.raises(ValueError, match="--payload features"):
+        LoadSpec("v2-binary", "http://127.0.0.1:1", rate=1, duration_s=1).check()
+    LoadSpec("v2-binary", "http://127.0.0.1:1", rate=1, duration_s=1, payload="features").check()
+
+
+def test_a_peer_that_fails_to_start_is_reported_by_its_error_line() -> None:
+    log = "server exited with 1:\nloading model\nAttributeError: no '_recursion_count'\nbye\n"
+    assert peers._last_error(log) == "AttributeError: no '_recursion_count'"
+    assert peers._last_error("starting\nkilled\n") == "killed"
+
+
+def test_ports_never_hands_out_a_port_twice_in_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server slow to bind must not find its port given to a peer started after it."""
+    from benchmarks import peer_run
+
+    offered = iter([6, 5, 6, 5, 7])
+    monkeypatch.setattr(peer_run, "free_port", lambda: next(offered))
+    ports = peer_run.Ports({6})
+    assert [ports(), ports()] == [5, 7]
