@@ -46,6 +46,11 @@ from berth.testing import (
 )
 
 STATE_DIR = Path(".berth")
+# Every local server on loopback only (KServe binds every interface), with gRPC reflection.
+LOCAL_ENV = {
+    role: {f"BERTH_{role}_LISTEN_HOST": LOOPBACK, f"BERTH_{role}_GRPC_REFLECTION": "true"}
+    for role in ("PREDICTOR", "TRANSFORMER")
+}
 READY_TIMEOUT_S = 180.0
 SHADOW_NICE = 10  # the shadow predictor's niceness in local mode
 
@@ -100,6 +105,7 @@ class LocalStack:
                 meta.name,
                 self.artifact,
                 (predictor_http, predictor_grpc),
+                env=LOCAL_ENV["PREDICTOR"],
                 log_path=self.logs / "predictor.log",
             )
         )
@@ -108,6 +114,7 @@ class LocalStack:
         self._materialize(yaml_file, store_env)
         predictor_host = predictor_grpc if self.predictor_protocol == "grpc-v2" else predictor_http
         env = {
+            **LOCAL_ENV["TRANSFORMER"],
             **store_env,
             "BERTH_TRANSFORMER_FEATURE_REPO": str(self.repo),
             "BERTH_TRANSFORMER_FEATURE_STORE_YAML": str(yaml_file),
@@ -160,6 +167,7 @@ class LocalStack:
                     model_name,
                     artifact,
                     (http, grpc),
+                    env=LOCAL_ENV["PREDICTOR"],
                     log_path=self.logs / f"{role}.log",
                     nice=SHADOW_NICE if role == "shadow" else 0,
                 )
@@ -270,7 +278,7 @@ class _Extra:
 def _check_port_free(port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
-            sock.bind(("0.0.0.0", port))  # KServe binds all interfaces
+            sock.bind((LOOPBACK, port))
         except OSError:
             raise LocalModeError(
                 f"port {port} is in use: pass another --port / --grpc-port"

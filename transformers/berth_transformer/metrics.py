@@ -75,3 +75,7 @@ SHADOW_ERRORS = Counter(
     "berth_transformer_shadow_errors_total",
     "Shadow calls that failed (error, timeout, wrong shape); the primary answer is unaffected.",
 )
+PREDICTOR_RETRIES = Counter(
+    "berth_transformer_predictor_retries_total",
+    "Predictor calls sent again after failing unanswered (BERTH_TRANSFORMER_PREDICTOR_RETRIES).",
+)
