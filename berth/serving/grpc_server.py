@@ -1,5 +1,6 @@
 """The containers' gRPC server: KServe's inference servicer, standard health, opt-in reflection,
-bound where the settings say.
+bound where the settings say, with TLS when KServe's ``--ssl_certfile``/``--ssl_keyfile`` are
+given (KServe applies them to REST only and leaves gRPC in plain text).
 
 KServe 0.21's ``GRPCServer.start`` binds ``[::]`` with no option and registers only the
 inference service (kserve/python/kserve/kserve/protocol/grpc/server.py). Here:
@@ -19,8 +20,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent import futures
+from pathlib import Path
 from typing import Any
 
+import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
@@ -80,10 +83,12 @@ class BerthGrpcServer(kserve_grpc.GRPCServer):  # type: ignore[misc]
         host: str,
         ready: Callable[[], bool],
         reflection_on: bool,
+        tls: tuple[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.host = host
+        self.tls = None if tls is None else [(Path(tls[1]).read_bytes(), Path(tls[0]).read_bytes())]
         self.health = ReadinessHealth(ready)
         self.reflection_on = reflection_on
 
@@ -104,9 +109,17 @@ class BerthGrpcServer(kserve_grpc.GRPCServer):  # type: ignore[misc]
             names = (INFERENCE_SERVICE.full_name, HEALTH_SERVICE.full_name)
             reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), self._server)
         address = grpc_address(self.host, self._port)
-        self._server.add_insecure_port(address)
+        if self.tls is None:
+            self._server.add_insecure_port(address)
+        else:  # KServe's --ssl_certfile/--ssl_keyfile: TLS on gRPC too, not only on REST
+            self._server.add_secure_port(address, grpc.ssl_server_credentials(self.tls))
         await self._server.start()
-        log.info("gRPC server listening", address=address, reflection=self.reflection_on)
+        log.info(
+            "gRPC server listening",
+            address=address,
+            tls=self.tls is not None,
+            reflection=self.reflection_on,
+        )
         follower = asyncio.get_running_loop().create_task(self.health.follow())
         try:
             await self._server.wait_for_termination()

@@ -113,6 +113,9 @@ class BerthModelServer(DrainingModelServer):
                 host=self.host,
                 ready=self.ready,
                 reflection_on=self.reflection,
+                tls=(self.ssl_certfile, self.ssl_keyfile)
+                if self.ssl_certfile and self.ssl_keyfile
+                else None,
             )
             self.servers.append(self._grpc_server.start(self.max_threads))
         self.setup_event_loop()
