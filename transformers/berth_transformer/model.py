@@ -106,7 +106,9 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         self.model_version = served.version
         self._check_extra_predictors(features)
         columns = [f.name for f in self.reader.features]
-        self.drift = open_monitor(artifact, columns, s.drift_window, s.drift_refresh_s)
+        self.drift = open_monitor(
+            artifact, columns, s.drift_window, s.drift_refresh_s, s.drift_min_rows
+        )
         log.info(
             "contract checked",
             feature_service=s.feature_service,

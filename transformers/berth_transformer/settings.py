@@ -103,7 +103,8 @@ class TransformerSettings(ServingSettings):
 
     drift_min_rows: int = Field(default=500, ge=1)
     """No PSI until the window holds this many rows: below it the gauge is absent (a PSI of
-    a handful of rows is noise) and ``berth drift`` says "not enough data"."""
+    a handful of rows is noise) and ``berth drift`` says "not enough data (N of M rows)".
+    At most ``drift_window`` (a smaller window needs all its rows)."""
 
     drift_refresh_s: float = Field(default=5.0, ge=0)
     """Recompute the PSI gauges at most this often (on scrape of /metrics)."""
