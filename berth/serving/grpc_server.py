@@ -30,9 +30,10 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from kserve.protocol.grpc import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc import server as kserve_grpc
-from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
+from kserve.protocol.grpc.interceptors import LoggingInterceptor
 
 from berth.observability import get_logger
+from berth.serving.client_errors import QuietInterceptor
 
 log = get_logger(__name__)
 
@@ -97,7 +98,7 @@ class BerthGrpcServer(kserve_grpc.GRPCServer):  # type: ignore[misc]
         servicer = kserve_grpc.InferenceServicer(self._data_plane, self._model_repository_extension)
         self._server = aio.server(
             futures.ThreadPoolExecutor(max_workers=max_workers),
-            interceptors=(LoggingInterceptor(), ExceptionToStatusInterceptor()),
+            interceptors=(LoggingInterceptor(), QuietInterceptor()),
             options=[
                 (name, self._kwargs.get(name.replace(".", "_")))
                 for name in ("grpc.max_send_message_length", "grpc.max_receive_message_length")

@@ -23,10 +23,12 @@ from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
 from kserve.protocol.rest.server import RESTServer
 
 from berth.observability import configure_logging, get_logger
+from berth.serving.client_errors import install_quiet_handlers
 from berth.serving.drain import DrainingModelServer
 from berth.serving.errors import install_rest_handler
 from berth.serving.grpc_server import BerthGrpcServer
 from berth.serving.guard import Guard, LimitsMiddleware
+from berth.serving.metrics import tidy_registry
 from berth.serving.repository import ServiceRepository, repository_extension
 from berth.serving.settings import ServingSettings
 
@@ -63,6 +65,14 @@ def use_uvloop(choice: str) -> bool:
     return True
 
 
+class BerthRESTServer(RESTServer):  # type: ignore[misc]
+    """KServe's REST server, with a missing model answered at INFO (:mod:`client_errors`)."""
+
+    def _add_exception_handlers(self, app: FastAPI) -> None:
+        super()._add_exception_handlers(app)
+        install_quiet_handlers(app)
+
+
 class BerthModelServer(DrainingModelServer):
     """The draining server, bound to ``settings.listen_host``, with the repository extension
     as the settings say and gRPC health/reflection (:mod:`berth.serving.grpc_server`).
@@ -89,7 +99,7 @@ class BerthModelServer(DrainingModelServer):
 
     def start(self, models: list[Any]) -> None:
         self._register_and_check_atleast_one_model_is_ready(models)
-        self._rest_server = RESTServer(
+        self._rest_server = BerthRESTServer(
             FASTAPI_APP_IMPORT_STRING,
             self.dataplane,
             self.model_repository_extension,
@@ -168,6 +178,7 @@ def serve(
     )
     if install is not None:
         install(app)
+    tidy_registry()
     uvloop = use_uvloop(args.event_loop)
     gc.collect()
     gc.freeze()

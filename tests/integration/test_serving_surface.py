@@ -208,3 +208,65 @@ def test_reflection_is_off_by_default_and_lists_the_services_when_on(
                 ]
         finally:
             proc.stop()
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_metrics_logs_and_trace_context(serving_stack: Stack) -> None:
+    """Found: `_created` samples, idle `feast_*` series and KServe's request_*_seconds beside
+    Berth's histograms; unknown-model 404s at ERROR with a traceback; no logger name; no trace
+    context from the transformer to the predictor."""
+    debug = {"LOG_LEVEL": "DEBUG"}
+    with serving_stack(
+        "hygiene",
+        transformer_env={f"BERTH_TRANSFORMER_{k}": v for k, v in debug.items()},
+        predictor_env={f"BERTH_PREDICTOR_{k}": v for k, v in debug.items()},
+    ) as stack:
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        request = urllib.request.Request(
+            stack.infer_url,
+            data=json.dumps({"instances": ROWS}).encode(),
+            headers={
+                "content-type": "application/json",
+                "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
+                "x-request-id": "trace-me",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert resp.status == 200
+        assert call("POST", f"{stack.url}/v1/models/nope:predict", {"instances": ROWS})[0] == 404
+        nope = pb.ModelInferRequest(model_name="nope")
+        assert (
+            grpc_code(stack.transformer_ports[1], "ModelInfer", nope) == grpc.StatusCode.NOT_FOUND
+        )
+        for base, own in (
+            (stack.url, "berth_transformer_"),
+            (stack.predictor_url, "berth_predictor_"),
+        ):
+            with urllib.request.urlopen(f"{base}/metrics", timeout=10) as resp:
+                names = {
+                    line.split("{")[0].split(" ")[0]
+                    for line in resp.read().decode().splitlines()
+                    if line and not line.startswith("#")
+                }
+            assert any(n.startswith(f"{own}request_seconds") for n in names)
+            assert not [n for n in names if n.endswith("_created")]
+            assert not [n for n in names if n.startswith("feast_")]
+            assert not [n for n in names if n.startswith("request_")]  # KServe's duplicates
+        time.sleep(0.5)  # the log lines of the last requests
+        assert stack.transformer is not None and stack.predictor is not None
+        transformer, predictor = stack.transformer.log(), stack.predictor.log()
+        for log in (transformer, predictor):
+            lines = json_lines(log)
+            assert lines and all("logger" in line for line in lines), log[-3000:]
+            assert "Traceback" not in log
+        refused = [line for line in json_lines(transformer) if line.get("status") == 404]
+        assert refused and all(line["level"] == "info" for line in refused)
+        done = [line for line in json_lines(transformer) if line["event"] == "request done"]
+        assert any(line["trace_id"] == trace_id for line in done)
+        scored = [line for line in json_lines(predictor) if line["event"] == "request done"]
+        assert [line["request_id"] for line in scored if line["trace_id"] == trace_id] == [
+            "trace-me"
+        ]

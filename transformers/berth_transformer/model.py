@@ -186,7 +186,14 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             metrics.REQUEST_SECONDS.labels(call.protocol, outcome).observe(elapsed)
             routing.observe(route, outcome, elapsed)
             if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
-                log.debug("request done", protocol=call.protocol, status=outcome, seconds=elapsed)
+                log.debug(
+                    "request done",
+                    protocol=call.protocol,
+                    status=outcome,
+                    seconds=elapsed,
+                    request_id=request.request_id,
+                    trace_id=(request.traceparent or "--").split("-")[1],
+                )
             _call.reset(token)
 
     def get_input_types(self) -> list[dict[str, Any]]:
