@@ -33,7 +33,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from berth.cli import DEFAULT_ARTIFACT
+from berth.cli import DEFAULT_ARTIFACT, add_data_arguments
 from berth.errors import BerthError
 from berth.loadtest import grpc_request, v2_inputs
 from berth.testing import (
@@ -88,6 +88,7 @@ class LocalStack:
     canary: Path | None = None  # a second artifact (same FeatureService) for a canary
     canary_percent: float = 0.0
     shadow: Path | None = None  # an artifact for the shadow predictor
+    build: bool = False  # build a missing artifact that is not the default one
     logs: Path = STATE_DIR / "logs"
     echo: Callable[[str], None] = print
     _redis: RedisServer | None = None
@@ -185,6 +186,11 @@ class LocalStack:
         from berth.artifact import read_metadata
 
         if not (self.artifact / "metadata.json").exists():
+            if not (self.build or self.artifact == DEFAULT_ARTIFACT.resolve()):
+                raise LocalModeError(
+                    f"no artifact at {self.artifact}: check the path, or pass --build to "
+                    "build one there (takes a minute)"
+                )
             self.echo(f"no artifact at {self.artifact}: running `berth build` (takes a minute)")
             cmd = [sys.executable, "-m", "berth.cli", "build", "--repo", str(self.repo)]
             cmd += ["--output", str(self.artifact), *self.data_args]
@@ -319,6 +325,7 @@ def _stack(args: argparse.Namespace, port: int, grpc_port: int) -> LocalStack:
         canary=Path(args.canary).resolve() if args.canary else None,
         canary_percent=args.canary_percent,
         shadow=Path(args.shadow).resolve() if args.shadow else None,
+        build=args.build,
         logs=Path(args.logs).resolve(),
     )
 
@@ -519,7 +526,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--artifact",
         default=str(DEFAULT_ARTIFACT),
-        help="artifact directory (built with `berth build` when absent)",
+        help=f"artifact directory (default: {DEFAULT_ARTIFACT}, built when absent; another "
+        "path is built only with --build)",
     )
     parser.add_argument("--repo", help="Feast repo (default: the project's feature_repo/)")
     store = parser.add_mutually_exclusive_group()
@@ -550,8 +558,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shadow", metavar="DIR", help="artifact of a shadow predictor (gets copies)"
     )
-    for name in ("drivers", "customers", "days", "rides"):
-        parser.add_argument(f"--{name}", type=int, help=f"data size ({name}) if it is built")
+    parser.add_argument(
+        "--build",
+        action="store_true",
+        help="build the artifact when --artifact has none (always done for the default path)",
+    )
+    add_data_arguments(parser, " (when it is built)")
 
 
 def add_local_commands(subparsers: Any) -> None:
