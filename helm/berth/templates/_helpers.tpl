@@ -354,6 +354,10 @@ containers:
         value: {{ $.Values.shutdownDelaySeconds | quote }}
       - name: BERTH_PREDICTOR_LOG_LEVEL
         value: {{ $p.logLevel | quote }}
+      {{- if $p.grpcReflection }}
+      - name: BERTH_PREDICTOR_GRPC_REFLECTION
+        value: "true"
+      {{- end }}
       {{- with $p.extraEnv }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
