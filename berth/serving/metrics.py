@@ -10,6 +10,12 @@ or never moves.
   they time the same calls as ``berth_predictor_request_seconds`` /
   ``berth_transformer_request_seconds`` (by protocol and outcome) and the per-version
   ``berth_transformer_model_request_seconds`` that canary analysis reads.
+
+The transformer keeps two Berth histograms of its end-to-end latency on purpose, cut by
+different labels: ``berth_transformer_request_seconds`` by client protocol (the SLO alerts and
+dashboard) and ``berth_transformer_model_request_seconds`` by model version (canary analysis).
+Every label value comes from a fixed set (protocols, HTTP statuses, the served versions, the
+FeatureService's views): nothing a client sends becomes a label.
 """
 
 from __future__ import annotations

@@ -214,6 +214,26 @@ def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
+def junk_then_series(stack: ServingStack, round_: int) -> set[str]:
+    """Requests naming things that do not exist (new names each round), then every Berth
+    series of both containers, without values."""
+    for i in range(5):
+        tag = f"junk-{round_}-{i}"
+        call("POST", f"{stack.url}/v1/models/{tag}:predict", {"instances": ROWS})
+        call("POST", f"{stack.url}/v2/models/{MODEL}/versions/{tag}/infer", v2_body())
+        call("POST", f"{stack.predictor_url}/v2/models/{tag}/infer", v2_body())
+        call("GET", f"{stack.url}/v2/models/{MODEL}/versions/{tag}/ready")
+        for port in (stack.transformer_ports[1], stack.predictor_ports[1]):
+            grpc_code(port, "ModelInfer", pb.ModelInferRequest(model_name=MODEL, model_version=tag))
+    keys: set[str] = set()
+    for base in (stack.url, stack.predictor_url):
+        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as resp:
+            for line in resp.read().decode().splitlines():
+                if line.startswith("berth_") and not line.startswith("berth_transformer_drift"):
+                    keys.add(f"{base} {line.rsplit(' ', 1)[0]}")
+    return keys
+
+
 def test_metrics_logs_and_trace_context(serving_stack: Stack) -> None:
     """Found: `_created` samples, idle `feast_*` series and KServe's request_*_seconds beside
     Berth's histograms; unknown-model 404s at ERROR with a traceback; no logger name; no trace
@@ -255,6 +275,9 @@ def test_metrics_logs_and_trace_context(serving_stack: Stack) -> None:
             assert not [n for n in names if n.endswith("_created")]
             assert not [n for n in names if n.startswith("feast_")]
             assert not [n for n in names if n.startswith("request_")]  # KServe's duplicates
+        # Bounded label sets: what a client chooses (model names, versions, ids) adds no series.
+        series = [junk_then_series(stack, round_) for round_ in range(2)]
+        assert series[0] == series[1]
         time.sleep(0.5)  # the log lines of the last requests
         assert stack.transformer is not None and stack.predictor is not None
         transformer, predictor = stack.transformer.log(), stack.predictor.log()
