@@ -76,9 +76,9 @@ def configure(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Tran
         value = getattr(args, dest)
         if value is None:
             continue
-        if field in settings.model_fields_set:
+        if field in settings.model_fields_set and getattr(settings, field) != convert(value):
             var = f"BERTH_TRANSFORMER_{field.upper()}"
-            raise ConfigError(f"--{dest}", f"{var} is set too", "set one of the two")
+            raise ConfigError(f"--{dest}", f"{var} says otherwise", "set one of the two")
         update[field] = convert(value)
         try:
             TransformerSettings.model_validate({**settings.model_dump(), **update})

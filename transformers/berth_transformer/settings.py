@@ -62,11 +62,13 @@ class TransformerSettings(ServingSettings):
     predictor_tls: bool = False
     """TLS to the predictor (and canary and shadow): a gRPC channel with
     ``ssl_channel_credentials``, https for REST. KServe's ``--predictor_use_ssl`` sets it
-    too (not both)."""
+    too (KServe's controller appends ``--predictor_use_ssl true`` when the predictor sits
+    behind TLS); a flag and a variable that disagree are refused."""
 
     predictor_ca_bundle: Path | None = None
     """PEM file of the CA certificates that sign the predictor's certificate (with TLS);
-    unset: the system's roots."""
+    unset: the system's roots (a cluster's service CA is usually not among them: mount it and
+    point this at it)."""
 
     max_candidates: int = Field(default=200, gt=0)
     """Most candidate drivers (rows) in one request; more is a 400 naming the field."""
