@@ -1,8 +1,9 @@
 """``berth drift --url http://127.0.0.1:PORT``: the feature drift of a running transformer.
 
-Reads the transformer's ``/metrics`` (``berth_transformer_feature_psi{feature}`` and
-``berth_transformer_drift_window_rows``) and prints one line per feature, largest PSI first,
-with the usual reading (< 0.1 stable, 0.1-0.25 moderate, > 0.25 major shift).
+Reads the transformer's ``/metrics`` (``berth_transformer_feature_psi{feature}``,
+``berth_transformer_drift_window_rows`` and ``berth_transformer_drift_min_rows``) and prints one
+line per feature, largest PSI first, with the usual reading (< 0.1 stable, 0.1-0.25 moderate,
+> 0.25 major shift); before the window holds the minimum rows, "not enough data (N of M rows)".
 """
 
 from __future__ import annotations
@@ -18,24 +19,33 @@ from berth.errors import DependencyUnavailableError
 
 PSI_METRIC = "berth_transformer_feature_psi"
 ROWS_METRIC = "berth_transformer_drift_window_rows"
+MIN_ROWS_METRIC = "berth_transformer_drift_min_rows"
 
 
 def read_psi(url: str, timeout_s: float = 5.0) -> tuple[dict[str, float], int]:
     """(PSI per feature, rows in the window) from ``<url>/metrics``."""
+    psi, rows, _ = read_drift(url, timeout_s)
+    return psi, rows
+
+
+def read_drift(url: str, timeout_s: float = 5.0) -> tuple[dict[str, float], int, int | None]:
+    """(PSI per feature, rows in the window, rows needed for a PSI) from ``<url>/metrics``."""
     try:
         with urllib.request.urlopen(f"{url.rstrip('/')}/metrics", timeout=timeout_s) as resp:
             text = resp.read().decode()
     except (urllib.error.URLError, OSError) as exc:
         raise DependencyUnavailableError("transformer", f"{url}/metrics: {exc}") from exc
     psi: dict[str, float] = {}
-    rows = 0
+    rows, needed = 0, None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == PSI_METRIC:
                 psi[sample.labels["feature"]] = sample.value
             elif sample.name == ROWS_METRIC:
                 rows = int(sample.value)
-    return psi, rows
+            elif sample.name == MIN_ROWS_METRIC:
+                needed = int(sample.value)
+    return psi, rows, needed
 
 
 def reading(value: float, alert: float = DEFAULT_ALERT_PSI) -> str:
@@ -44,7 +54,14 @@ def reading(value: float, alert: float = DEFAULT_ALERT_PSI) -> str:
     return "moderate" if value >= 0.1 else "stable"
 
 
-def report(psi: dict[str, float], rows: int, alert: float = DEFAULT_ALERT_PSI) -> str:
+def report(
+    psi: dict[str, float], rows: int, alert: float = DEFAULT_ALERT_PSI, needed: int | None = None
+) -> str:
+    if needed is not None and rows < needed:
+        return (
+            f"not enough data ({rows} of {needed} rows): no PSI until the drift window holds "
+            f"{needed} served rows (BERTH_TRANSFORMER_DRIFT_MIN_ROWS)"
+        )
     if not psi:
         return (
             f"no drift data yet ({rows} rows in the window): serve some traffic, or the "
@@ -63,8 +80,8 @@ def report(psi: dict[str, float], rows: int, alert: float = DEFAULT_ALERT_PSI) -
 
 
 def _drift(args: argparse.Namespace) -> int:
-    psi, rows = read_psi(args.url)
-    print(report(psi, rows, args.alert))
+    psi, rows, needed = read_drift(args.url)
+    print(report(psi, rows, args.alert, needed))
     return 1 if args.fail and any(v > args.alert for v in psi.values()) else 0
 
 

@@ -6,6 +6,7 @@ never needs it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -77,8 +78,18 @@ def open_store(repo: Path, yaml_file: Path | None = None) -> FeatureStore:
     return FeatureStore(repo_path=str(repo), fs_yaml_file=yaml_path)
 
 
-def apply_repo(repo: Path, yaml_file: Path | None = None) -> None:
-    """``feast apply`` for ``repo``: register every object defined in ``berth_features.py``."""
+def apply_repo(repo: Path, yaml_file: Path | None = None, log_path: Path | None = None) -> None:
+    """``feast apply`` for ``repo``: register every object defined in ``berth_features.py``.
+    With ``log_path``, Feast's own output (a registry diff of ~100 lines) goes there."""
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            log_path.open("w") as log,
+            contextlib.redirect_stdout(log),
+            contextlib.redirect_stderr(log),
+        ):
+            apply_repo(repo, yaml_file)
+        return
     from feast.repo_config import load_repo_config
     from feast.repo_operations import apply_total
 

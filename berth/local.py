@@ -34,7 +34,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from berth.cli import DEFAULT_ARTIFACT
+from berth.cli import DEFAULT_ARTIFACT, add_data_arguments
 from berth.errors import BerthError
 from berth.loadtest import grpc_request, v2_inputs
 from berth.testing import (
@@ -47,6 +47,11 @@ from berth.testing import (
 )
 
 STATE_DIR = Path(".berth")
+# Every local server on loopback only (KServe binds every interface), with gRPC reflection.
+LOCAL_ENV = {
+    role: {f"BERTH_{role}_LISTEN_HOST": LOOPBACK, f"BERTH_{role}_GRPC_REFLECTION": "true"}
+    for role in ("PREDICTOR", "TRANSFORMER")
+}
 READY_TIMEOUT_S = 180.0
 SHADOW_NICE = 10  # the shadow predictor's niceness in local mode
 
@@ -85,6 +90,7 @@ class LocalStack:
     canary: Path | None = None  # a second artifact (same FeatureService) for a canary
     canary_percent: float = 0.0
     shadow: Path | None = None  # an artifact for the shadow predictor
+    build: bool = False  # build a missing artifact that is not the default one
     logs: Path = STATE_DIR / "logs"
     echo: Callable[[str], None] = print
     _redis: RedisServer | None = None
@@ -102,6 +108,7 @@ class LocalStack:
                 meta.name,
                 self.artifact,
                 (predictor_http, predictor_grpc),
+                env=LOCAL_ENV["PREDICTOR"],
                 log_path=self.logs / "predictor.log",
             )
         )
@@ -110,6 +117,7 @@ class LocalStack:
         self._materialize(yaml_file, store_env)
         predictor_host = predictor_grpc if self.predictor_protocol == "grpc-v2" else predictor_http
         env = {
+            **LOCAL_ENV["TRANSFORMER"],
             **store_env,
             "BERTH_TRANSFORMER_FEATURE_REPO": str(self.repo),
             "BERTH_TRANSFORMER_FEATURE_STORE_YAML": str(yaml_file),
@@ -162,6 +170,7 @@ class LocalStack:
                     model_name,
                     artifact,
                     (http, grpc),
+                    env=LOCAL_ENV["PREDICTOR"],
                     log_path=self.logs / f"{role}.log",
                     nice=SHADOW_NICE if role == "shadow" else 0,
                 )
@@ -179,6 +188,11 @@ class LocalStack:
         from berth.artifact import read_metadata
 
         if not (self.artifact / "metadata.json").exists():
+            if not (self.build or self.artifact == DEFAULT_ARTIFACT.resolve()):
+                raise LocalModeError(
+                    f"no artifact at {self.artifact}: check the path, or pass --build to "
+                    "build one there (takes a minute)"
+                )
             self.echo(f"no artifact at {self.artifact}: running `berth build` (takes a minute)")
             cmd = [sys.executable, "-m", "berth.cli", "build", "--repo", str(self.repo)]
             cmd += ["--output", str(self.artifact), *self.data_args]
@@ -281,7 +295,7 @@ class _Extra:
 def _check_port_free(port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
-            sock.bind(("0.0.0.0", port))  # KServe binds all interfaces
+            sock.bind((LOOPBACK, port))
         except OSError:
             raise LocalModeError(
                 f"port {port} is in use: pass another --port / --grpc-port"
@@ -323,6 +337,7 @@ def _stack(args: argparse.Namespace, port: int, grpc_port: int) -> LocalStack:
         canary=Path(args.canary).resolve() if args.canary else None,
         canary_percent=args.canary_percent,
         shadow=Path(args.shadow).resolve() if args.shadow else None,
+        build=args.build,
         logs=Path(args.logs).resolve(),
     )
 
@@ -523,7 +538,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--artifact",
         default=str(DEFAULT_ARTIFACT),
-        help="artifact directory (built with `berth build` when absent)",
+        help=f"artifact directory (default: {DEFAULT_ARTIFACT}, built when absent; another "
+        "path is built only with --build)",
     )
     parser.add_argument("--repo", help="Feast repo (default: the project's feature_repo/)")
     store = parser.add_mutually_exclusive_group()
@@ -560,8 +576,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shadow", metavar="DIR", help="artifact of a shadow predictor (gets copies)"
     )
-    for name in ("drivers", "customers", "days", "rides"):
-        parser.add_argument(f"--{name}", type=int, help=f"data size ({name}) if it is built")
+    parser.add_argument(
+        "--build",
+        action="store_true",
+        help="build the artifact when --artifact has none (always done for the default path)",
+    )
+    add_data_arguments(parser, " (when it is built)")
 
 
 def add_local_commands(subparsers: Any) -> None:

@@ -1,22 +1,49 @@
-"""Logging for every Berth process: structlog JSON lines with the request id, no payloads."""
+"""Logging for every Berth process: structlog JSON lines with the logger's name, the request
+id and the W3C trace id, no payloads."""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
 import structlog
 
 REQUEST_ID_HEADER = "x-request-id"
+TRACEPARENT_HEADER = "traceparent"  # W3C Trace Context
 request_id_var: ContextVar[str | None] = ContextVar("berth_request_id", default=None)
+traceparent_var: ContextVar[str | None] = ContextVar("berth_traceparent", default=None)
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
+
+
+def traceparent_of(headers: Mapping[str, str]) -> str:
+    """The caller's ``traceparent`` when it is a valid W3C version-00 one, else a new trace
+    (not sampled) so that both containers' lines of this request share a trace id."""
+    value = (headers.get(TRACEPARENT_HEADER) or "").strip().lower()
+    match = _TRACEPARENT.fullmatch(value)
+    if match and set(match.group(1)) != {"0"} and set(match.group(2)) != {"0"}:
+        return value
+    return f"00-{uuid.uuid4().hex}-{os.urandom(8).hex()}-00"
+
+
+def outgoing_headers(request_id: str) -> dict[str, str]:
+    """Headers (gRPC metadata) of a call made for the current request: its id and a
+    ``traceparent`` in the same trace, with this call as the parent span."""
+    headers = {REQUEST_ID_HEADER: request_id}
+    current = traceparent_var.get()
+    if current is not None:
+        _, trace_id, _, flags = current.split("-")
+        headers[TRACEPARENT_HEADER] = f"00-{trace_id}-{os.urandom(8).hex()}-{flags}"
+    return headers
 
 
 def _add_request_id(
@@ -25,6 +52,9 @@ def _add_request_id(
     rid = request_id_var.get()
     if rid is not None and "request_id" not in event:
         event["request_id"] = rid
+    traceparent = traceparent_var.get()
+    if traceparent is not None and "trace_id" not in event:
+        event["trace_id"] = traceparent.split("-")[1]
     return event
 
 
@@ -33,6 +63,7 @@ def configure_logging(component: str, level: str = "INFO") -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_request_id,
     ]

@@ -291,6 +291,7 @@ def predictor_process(
     """``python -m berth_predictor`` serving ``artifact`` on loopback ``(http, grpc)`` ports;
     ready when the model is. Not started."""
     http, grpc = ports
+    env = {"BERTH_PREDICTOR_LISTEN_HOST": LOOPBACK, **(env or {})}
     return ServerProcess(
         [
             *("-m", "berth_predictor", "--model_name", model, "--model_dir", str(artifact)),
@@ -315,6 +316,7 @@ def transformer_process(
     gRPC port, or of its HTTP port with ``predictor_protocol="v2"``) on loopback ``(http,
     grpc)`` ports; Berth's settings come in ``env``. Not started."""
     http, grpc = ports
+    env = {"BERTH_TRANSFORMER_LISTEN_HOST": LOOPBACK, **(env or {})}
     return ServerProcess(
         [
             *("-m", "berth_transformer", "--model_name", model),

@@ -22,7 +22,8 @@ def build_training_set(repo: Path, service: str, workdir: Path) -> dict[str, obj
     The offline store needs no online store; the SQLite profile keeps the build free of Redis.
     """
     yaml_path = repo / SQLITE_YAML
-    apply_repo(repo, yaml_path)
+    apply_log = workdir / "feast-apply.log"
+    apply_repo(repo, yaml_path, log_path=apply_log)
     store = open_store(repo, yaml_path)
     contract = service_contract(store, service)
     data_contract = load_contract(repo, contract)
@@ -51,7 +52,12 @@ def build_training_set(repo: Path, service: str, workdir: Path) -> dict[str, obj
         )
     )
     missing = int(frame[names].isna().sum().sum())
-    return {"rows": len(frame), "features": len(names), "missing_values": missing}
+    return {
+        "rows": len(frame),
+        "features": len(names),
+        "missing_values": missing,
+        "feast_apply_log": str(apply_log),
+    }
 
 
 def load_training_set(workdir: Path) -> tuple[pd.DataFrame, dict]:  # type: ignore[type-arg]

@@ -70,7 +70,9 @@ def add_rollout_commands(sub: Any) -> None:
     cmds = rollout.add_subparsers(dest="rollout_command", required=True)
 
     status = cmds.add_parser("status", parents=[target], help="where the traffic goes")
-    status.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    status.add_argument(
+        "-o", "--output", choices=["text", "json"], default="text", help="output format"
+    )
     status.set_defaults(func=_status)
 
     canary = cmds.add_parser(
@@ -102,8 +104,8 @@ def add_rollout_commands(sub: Any) -> None:
         "shadow", parents=[target, change], help="mirror requests to a shadow predictor"
     )
     onoff = shadow.add_mutually_exclusive_group(required=True)
-    onoff.add_argument("--enable", action="store_true")
-    onoff.add_argument("--disable", action="store_true")
+    onoff.add_argument("--enable", action="store_true", help="start mirroring (needs --host)")
+    onoff.add_argument("--disable", action="store_true", help="stop mirroring")
     shadow.add_argument("--host", help="with --enable: the shadow predictor's host[:port]")
     shadow.set_defaults(func=_shadow)
 
@@ -123,7 +125,9 @@ def add_rollout_commands(sub: Any) -> None:
     analyze.add_argument("--storage-uri", help="transformer canary promote: see promote")
     analyze.add_argument("--apply", action="store_true", help="act on the decision")
     analyze.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout, seconds")
-    analyze.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    analyze.add_argument(
+        "-o", "--output", choices=["text", "json"], default="text", help="output format"
+    )
     analyze.set_defaults(func=_analyze)
 
 

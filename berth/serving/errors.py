@@ -19,7 +19,14 @@ from grpc_interceptor.exceptions import GrpcException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from berth.errors import BerthError, OverloadedError, ShuttingDownError
-from berth.observability import REQUEST_ID_HEADER, get_logger, new_request_id, request_id_var
+from berth.observability import (
+    REQUEST_ID_HEADER,
+    get_logger,
+    new_request_id,
+    request_id_var,
+    traceparent_of,
+    traceparent_var,
+)
 
 log = get_logger(__name__)
 
@@ -65,14 +72,16 @@ class Served:
     """One call of a model: its request id and, once it ended, the status its metrics carry."""
 
     request_id: str
+    traceparent: str | None = None
     outcome: str = "200"
 
     @classmethod
     def of(cls, headers: dict[str, str]) -> Served:
-        """The caller's request id, or a new one written into ``headers`` (KServe echoes it)."""
+        """The caller's request id, or a new one written into ``headers`` (KServe echoes it),
+        and the caller's W3C ``traceparent`` (or a new trace)."""
         request_id = headers.get(REQUEST_ID_HEADER) or new_request_id()
         headers[REQUEST_ID_HEADER] = request_id
-        return cls(request_id)
+        return cls(request_id, traceparent_of(headers))
 
 
 @contextmanager
@@ -80,6 +89,7 @@ def served(call: Served) -> Iterator[None]:
     """Around a model's ``__call__`` in either container: ``call``'s request id bound for the
     logs, and whatever the call raises mapped by :func:`to_wire`, setting ``call.outcome``."""
     token = request_id_var.set(call.request_id)
+    trace_token = traceparent_var.set(call.traceparent)
     try:
         yield
     except Exception as exc:
@@ -88,6 +98,7 @@ def served(call: Served) -> Iterator[None]:
             raise
         raise wire from None
     finally:
+        traceparent_var.reset(trace_token)
         request_id_var.reset(token)
 
 

@@ -19,11 +19,17 @@ from typing import Any
 
 from fastapi import FastAPI
 from kserve import model_server
+from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.protocol.rest.server import RESTServer
 
 from berth.observability import configure_logging, get_logger
+from berth.serving.client_errors import install_quiet_handlers
 from berth.serving.drain import DrainingModelServer
 from berth.serving.errors import install_rest_handler
+from berth.serving.grpc_server import BerthGrpcServer
 from berth.serving.guard import Guard, LimitsMiddleware
+from berth.serving.metrics import tidy_registry
+from berth.serving.repository import ServiceRepository, repository_extension
 from berth.serving.settings import ServingSettings
 
 log = get_logger(__name__)
@@ -59,6 +65,74 @@ def use_uvloop(choice: str) -> bool:
     return True
 
 
+class BerthRESTServer(RESTServer):  # type: ignore[misc]
+    """KServe's REST server, with a missing model answered at INFO (:mod:`client_errors`)."""
+
+    def _add_exception_handlers(self, app: FastAPI) -> None:
+        super()._add_exception_handlers(app)
+        install_quiet_handlers(app)
+
+
+class BerthModelServer(DrainingModelServer):
+    """The draining server, bound to ``settings.listen_host``, with the repository extension
+    as the settings say and gRPC health/reflection (:mod:`berth.serving.grpc_server`).
+
+    KServe 0.21's ``ModelServer.start`` builds uvicorn on ``0.0.0.0`` and gRPC on ``[::]``
+    with no option (kserve/python/kserve/kserve/model_server.py); this ``start`` builds the
+    same two servers (one worker) where Berth says."""
+
+    def __init__(
+        self, model: Any, settings: ServingSettings, setting_prefix: str, **kwargs: Any
+    ) -> None:
+        super().__init__(registered_models=ServiceRepository(), **kwargs)
+        self.model = model
+        self.host = settings.listen_host
+        self.reflection = settings.grpc_reflection
+        self.model_repository_extension = repository_extension(
+            self.registered_models,
+            settings.model_repository,
+            f"{setting_prefix}MODEL_REPOSITORY",
+        )
+
+    def ready(self) -> bool:
+        return bool(self.model.ready) and not self.guard.draining
+
+    def start(self, models: list[Any]) -> None:
+        self._register_and_check_atleast_one_model_is_ready(models)
+        self._rest_server = BerthRESTServer(
+            FASTAPI_APP_IMPORT_STRING,
+            self.dataplane,
+            self.model_repository_extension,
+            self.http_port,
+            access_log_format=self.access_log_format,
+            grace_period=self.grace_period,
+            event_loop=self.event_loop,
+            timeout_keep_alive=self.timeout_keep_alive,
+            ssl_certfile=self.ssl_certfile,
+            ssl_keyfile=self.ssl_keyfile,
+        )
+        self._rest_server.config.host = self.host
+        self.servers.append(self._rest_server.start())
+        if self.enable_grpc:
+            self._grpc_server = BerthGrpcServer(
+                self.grpc_port,
+                self.dataplane,
+                self.model_repository_extension,
+                kwargs=vars(model_server.args),
+                grace_period=self.grace_period,
+                host=self.host,
+                ready=self.ready,
+                reflection_on=self.reflection,
+                tls=(self.ssl_certfile, self.ssl_keyfile)
+                if self.ssl_certfile and self.ssl_keyfile
+                else None,
+            )
+            self.servers.append(self._grpc_server.start(self.max_threads))
+        self.setup_event_loop()
+        log.info("listening", host=self.host, http_port=self.http_port, grpc_port=self.grpc_port)
+        asyncio.run(self._serve())
+
+
 def serve(
     model: Any,
     args: argparse.Namespace,
@@ -76,8 +150,11 @@ def serve(
     model_server.args.grpc_max_receive_message_length = min(
         args.grpc_max_receive_message_length, settings.max_request_bytes
     )
-    server = DrainingModelServer(
-        guard,
+    server = BerthModelServer(
+        model,
+        settings,
+        f"BERTH_{component.upper()}_",
+        guard=guard,
         grace_s=settings.shutdown_grace_s,
         delay_s=settings.shutdown_delay_s,
         on_idle=on_idle,
@@ -101,6 +178,7 @@ def serve(
     )
     if install is not None:
         install(app)
+    tidy_registry()
     uvloop = use_uvloop(args.event_loop)
     gc.collect()
     gc.freeze()

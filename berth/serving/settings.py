@@ -23,3 +23,17 @@ class ServingSettings(BaseSettings):
 
     log_level: str = "INFO"
     """Log level of the JSON logs (structlog, stderr)."""
+
+    listen_host: str = "0.0.0.0"
+    """Address the REST and gRPC servers bind (``0.0.0.0``: every interface, gRPC on ``[::]``,
+    as KServe; ``berth up`` and the tests use ``127.0.0.1``)."""
+
+    model_repository: bool = False
+    """Serve KServe's model-repository extension (``/v2/repository/...``, gRPC
+    ``Repository*``): unauthenticated load/unload of the model. Off: those calls answer 404 /
+    UNIMPLEMENTED. On: ``unload`` takes the model out of service (readiness false, inference
+    404/503) and ``load`` puts it back."""
+
+    grpc_reflection: bool = False
+    """gRPC server reflection (``grpcurl`` without the ``.proto``). Off in the containers (it
+    describes the API to whoever reaches the port), on in ``berth up``."""

@@ -14,6 +14,7 @@ from kserve import model_server
 
 from berth.errors import BerthError
 from berth.observability import configure_logging, get_logger
+from berth.serving.config import COMMON_REFUSED, ConfigError, load_settings, refuse, refuse_flags
 from berth.serving.server import serve
 from berth_predictor.grpc_service import install_grpc
 from berth_predictor.model import OnnxPredictor
@@ -36,18 +37,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = PredictorSettings()
-    configure_logging("predictor", settings.log_level)
-    if args.workers != 1:
-        log.error(
-            "refusing to start: --workers must be 1. KServe pickles the model into spawned "
-            "workers (an ONNX Runtime session does not pickle) and Prometheus metrics would "
-            "split per worker; scale with replicas, and ORT threads with "
-            "BERTH_PREDICTOR_INTRA_OP_THREADS."
+# KServe's transformer-side flags: the predictor calls nothing.
+_NOT_A_TRANSFORMER = "the predictor calls no predictor; remove the flag"
+REFUSED = {
+    **COMMON_REFUSED,
+    "workers": "must be 1: KServe pickles the model into spawned workers (an ONNX Runtime "
+    "session does not pickle) and Prometheus metrics would split per worker; scale with "
+    "replicas, and ORT threads with BERTH_PREDICTOR_INTRA_OP_THREADS",
+    **{
+        dest: _NOT_A_TRANSFORMER
+        for dest in (
+            "predictor_host",
+            "protocol",
+            "predictor_protocol",
+            "predictor_use_ssl",
+            "predictor_request_timeout_seconds",
+            "predictor_request_retries",
+            "enable_predictor_health_check",
         )
-        return 2
+    },
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        refuse_flags(parser, args, REFUSED)
+        settings = load_settings(PredictorSettings)
+    except ConfigError as exc:
+        return refuse("predictor", exc)
+    configure_logging("predictor", settings.log_level)
     model = OnnxPredictor(args.model_name, Path(args.model_dir), settings)
     try:
         model.load()
@@ -63,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         args,
         settings,
         component="predictor",
-        trace_logs=settings.enable_trace_logs,
+        trace_logs=settings.enable_trace_logs or args.enable_latency_logging,
         install=lambda app: _install(app, model),
     )
     return 0

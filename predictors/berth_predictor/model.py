@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -151,9 +152,16 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
                     finally:
                         metrics.INFLIGHT.dec()
         finally:
-            metrics.REQUEST_SECONDS.labels(_protocol(body), request.outcome).observe(
-                time.perf_counter() - started
-            )
+            elapsed = time.perf_counter() - started
+            metrics.REQUEST_SECONDS.labels(_protocol(body), request.outcome).observe(elapsed)
+            if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "request done",
+                    status=request.outcome,
+                    seconds=elapsed,
+                    request_id=request.request_id,
+                    trace_id=(request.traceparent or "--").split("-")[1],
+                )
 
     async def preprocess(
         self, payload: dict[str, Any] | InferRequest | RestBody, headers: Any = None

@@ -103,10 +103,30 @@ def test_berth_demo_from_a_fresh_clone(tmp_path: Path) -> None:
     assert time.monotonic() - started < 60
 
 
-def _port_open(port: int) -> bool:
+def _port_open(port: int, host: str = LOOPBACK) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
-        return sock.connect_ex((LOOPBACK, port)) == 0
+        return sock.connect_ex((host, port)) == 0
+
+
+def _non_loopback_ipv4() -> str | None:
+    """An address of this machine on a real interface (``hostname -I``), if it has one."""
+    try:
+        out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=5)
+    except OSError:
+        return None
+    return next((a for a in out.stdout.split() if "." in a and not a.startswith("127.")), None)
+
+
+def _reflected_services(target: str) -> list[str]:
+    import grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        answer = next(iter(stub.ServerReflectionInfo(iter([request]), timeout=10)))
+    return sorted(s.name for s in answer.list_services_response.service)
 
 
 def test_berth_up_serves_the_printed_examples_and_stops_on_sigterm(
@@ -144,6 +164,14 @@ def test_berth_up_serves_the_printed_examples_and_stops_on_sigterm(
         assert "Ctrl-C" in output, output
         found = re.findall(r"predictor\s+REST \S+:(\d+)\s+gRPC \S+:(\d+)", output)
         predictor_ports = [int(p) for p in found[0]]
+
+        # Loopback only (found: KServe bound every interface, the unload endpoint included).
+        outside = _non_loopback_ipv4()
+        for p in (port, grpc_port, *predictor_ports):
+            assert _port_open(p)
+            assert outside is None or not _port_open(p, outside), f"{p} open on {outside}"
+        # grpcurl works without the .proto in local mode (server reflection on).
+        assert "inference.GRPCInferenceService" in _reflected_services(f"{LOOPBACK}:{grpc_port}")
 
         # The printed examples work as printed.
         curl = re.search(r"^  (curl -s \S+:predict .*?)$\n^    (-d .*)$", output, re.MULTILINE)

@@ -53,7 +53,7 @@ class Predictor:
                 str(self.grpc),
             ],
             ready_url=f"{self.base}/v2/health/ready",
-            env=env,
+            env={"BERTH_PREDICTOR_LISTEN_HOST": LOOPBACK, **(env or {})},
         )
 
     def post(
@@ -604,4 +604,5 @@ def test_more_than_one_worker_fails_at_start_with_the_reason(built: tuple[Path, 
     p.server.start()
     assert p.server.proc is not None
     assert p.server.proc.wait(60) == 2
-    assert "--workers must be 1" in p.server.log()
+    refusal = json.loads(p.server.log().strip().splitlines()[-1])
+    assert refusal["setting"] == "--workers" and refusal["reason"].startswith("must be 1")

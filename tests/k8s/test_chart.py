@@ -229,3 +229,24 @@ def test_helm_test_pod_sends_one_inference_with_a_pinned_image() -> None:
     assert "predictions" in script
     # Not part of what kubectl applies.
     assert all(o["kind"] != "Pod" for o in render_objects({}))
+
+
+def test_grpc_reflection_is_a_value_off_by_default() -> None:
+    """BERTH_<ROLE>_GRPC_REFLECTION only when the chart's value asks for it (issue 13)."""
+
+    def reflection_env(values: dict[str, Any]) -> list[str]:
+        isvc = next(o for o in render_objects(values) if o["kind"] == "InferenceService")
+        names = []
+        for role in ("predictor", "transformer"):
+            for container in isvc["spec"][role].get("containers", []):
+                names += [e["name"] for e in container.get("env", []) if "REFLECTION" in e["name"]]
+            if "model" in isvc["spec"][role]:
+                names += [e["name"] for e in isvc["spec"][role]["model"].get("env", [])]
+        return sorted(n for n in names if "REFLECTION" in n)
+
+    assert reflection_env({}) == []
+    on = {"predictor": {"grpcReflection": True}, "transformer": {"grpcReflection": True}}
+    assert reflection_env(on) == [
+        "BERTH_PREDICTOR_GRPC_REFLECTION",
+        "BERTH_TRANSFORMER_GRPC_REFLECTION",
+    ]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI
 from kserve import model_server
@@ -13,6 +15,7 @@ from pydantic import ValidationError
 
 from berth.errors import BerthError
 from berth.observability import configure_logging, get_logger
+from berth.serving.config import COMMON_REFUSED, ConfigError, load_settings, refuse, refuse_flags
 from berth.serving.server import serve
 from berth_transformer.grpc_service import install_grpc
 from berth_transformer.model import FeatureTransformer
@@ -30,27 +33,82 @@ def build_parser() -> argparse.ArgumentParser:
         "Berth's settings come from BERTH_TRANSFORMER_* environment variables.",
         parents=[model_server.parser],
     )
-    # gRPC V2 to the predictor; no per-request trace line (about +35% rps here).
-    parser.set_defaults(predictor_protocol="grpc-v2", enable_latency_logging=False)
+    # gRPC V2 to the predictor; no per-request trace line (about +35% rps here). The predictor
+    # link's flags default to unset: given, they set the BERTH_TRANSFORMER_PREDICTOR_* field.
+    parser.set_defaults(
+        predictor_protocol="grpc-v2",
+        enable_latency_logging=False,
+        predictor_use_ssl=None,
+        predictor_request_timeout_seconds=None,
+        predictor_request_retries=None,
+    )
     return parser
+
+
+REFUSED = {
+    **COMMON_REFUSED,
+    "workers": "must be 1: KServe pickles the model; scale with replicas",
+    "protocol": "deprecated by KServe and not read; use --predictor_protocol",
+    "enable_predictor_health_check": "not supported: the transformer checks the predictor's "
+    "contract at start and answers 503 per request while it is down; remove the flag",
+}
+# KServe flag -> (field it sets, value from the flag)
+FLAG_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "predictor_use_ssl": ("predictor_tls", bool),
+    "predictor_request_timeout_seconds": ("predictor_timeout_ms", lambda s: int(s * 1000)),
+    "predictor_request_retries": ("predictor_retries", int),
+}
+
+
+def configure(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TransformerSettings:
+    """The settings, with KServe's predictor flags folded in; a :class:`ConfigError` for
+    anything that cannot be honoured."""
+    if not args.predictor_host:
+        raise ConfigError("--predictor_host", "required", "pass --predictor_host HOST:PORT")
+    if args.predictor_protocol not in ("grpc-v2", "v2"):
+        raise ConfigError(
+            "--predictor_protocol", "the predictor speaks Open Inference V2", "use grpc-v2 or v2"
+        )
+    refuse_flags(parser, args, REFUSED)
+    settings = load_settings(TransformerSettings)
+    update = {}
+    for dest, (field, convert) in FLAG_FIELDS.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        if field in settings.model_fields_set and getattr(settings, field) != convert(value):
+            var = f"BERTH_TRANSFORMER_{field.upper()}"
+            raise ConfigError(f"--{dest}", f"{var} says otherwise", "set one of the two")
+        update[field] = convert(value)
+        try:
+            TransformerSettings.model_validate({**settings.model_dump(), **update})
+        except ValidationError as exc:
+            reason = f"invalid value {value!r}: {exc.errors()[0]['msg']}"
+            raise ConfigError(f"--{dest}", reason, "give a valid value") from None
+    settings = settings.model_copy(update=update)
+    if settings.predictor_ca_bundle is not None:
+        if not settings.predictor_tls:
+            raise ConfigError(
+                "BERTH_TRANSFORMER_PREDICTOR_CA_BUNDLE",
+                "set but TLS to the predictor is off",
+                "set BERTH_TRANSFORMER_PREDICTOR_TLS=true (or --predictor_use_ssl true)",
+            )
+        if not settings.predictor_ca_bundle.is_file():
+            raise ConfigError(
+                "BERTH_TRANSFORMER_PREDICTOR_CA_BUNDLE",
+                f"no file at {settings.predictor_ca_bundle}",
+                "point it at a PEM file of CA certificates",
+            )
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.predictor_host:
-        parser.error("--predictor_host HOST:PORT is required")
-    if args.predictor_protocol not in ("grpc-v2", "v2"):
-        parser.error("--predictor_protocol must be grpc-v2 or v2 (the predictor speaks V2)")
-    if args.workers != 1:
-        parser.error("--workers must be 1: scale with replicas (KServe pickles the model)")
     try:
-        settings = TransformerSettings()
-    except ValidationError as exc:
-        configure_logging("transformer")
-        errors = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        log.error("refusing to start: invalid BERTH_TRANSFORMER_* settings", error=errors)
-        return 2
+        settings = configure(parser, args)
+    except ConfigError as exc:
+        return refuse("transformer", exc)
     configure_logging("transformer", settings.log_level)
     model = FeatureTransformer(
         args.model_name, settings, args.predictor_host, args.predictor_protocol

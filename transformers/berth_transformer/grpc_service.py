@@ -1,6 +1,7 @@
 """KServe's gRPC servicer with the transformer's model metadata (versions, platform and the
 request tensors, as over REST; KServe's leaves the versions out), and ``ModelInfer`` honouring
-``model_version`` (that version answers; KServe ignores the field).
+``model_version`` (that version answers; KServe ignores the field), and ``ServerReady``
+following the model (false while unloaded or draining; KServe's is always true).
 
 KServe builds the servicer inside its gRPC server from the name ``InferenceServicer`` in
 ``kserve.protocol.grpc.server``: :func:`install_grpc` points that name at this class.
@@ -26,6 +27,11 @@ def servicer_class(model: Any) -> type[InferenceServicer]:
     """``model``: the loaded ``FeatureTransformer``."""
 
     class BerthServicer(InferenceServicer):  # type: ignore[misc]
+        async def ServerReady(
+            self, request: pb.ServerReadyRequest, context: Context
+        ) -> pb.ServerReadyResponse:
+            return pb.ServerReadyResponse(ready=bool(model.ready) and not model.guard.draining)
+
         async def ModelMetadata(
             self, request: pb.ModelMetadataRequest, context: Context
         ) -> pb.ModelMetadataResponse:

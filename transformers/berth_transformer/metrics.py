@@ -82,3 +82,7 @@ CONTRACT_VIOLATIONS = Counter(
     " rule (range|allowed); each was filled with the training default or rejected (503).",
     ["feature", "rule"],
 )
+PREDICTOR_RETRIES = Counter(
+    "berth_transformer_predictor_retries_total",
+    "Predictor calls sent again after failing unanswered (BERTH_TRANSFORMER_PREDICTOR_RETRIES).",
+)

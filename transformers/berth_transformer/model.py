@@ -33,7 +33,7 @@ from berth_transformer.data_contract import ServedContract, open_contract
 from berth_transformer.drift_monitor import DriftMonitor, open_monitor
 from berth_transformer.explain import ExplainBound, Explainer, make_explainer, unavailable
 from berth_transformer.features import FeatureReader, open_reader
-from berth_transformer.predictor_client import INPUT_NAME, PredictorClient, make_client
+from berth_transformer.predictor_client import INPUT_NAME, Link, PredictorClient, make_client
 from berth_transformer.schema import V2_INPUTS, V2_OUTPUT, check_outputs, parse_v1, parse_v2
 from berth_transformer.settings import TransformerSettings
 from berth_transformer.shadow import Shadow, ShadowCopy
@@ -71,7 +71,7 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         super().__init__(name, return_response_headers=True)
         self.settings = settings
         self.predictor: PredictorClient = make_client(
-            predictor_protocol, predictor_host, name, settings.predictor_timeout_ms / 1000
+            predictor_protocol, predictor_host, name, link(settings, settings.predictor_timeout_ms)
         )
         self.reader: FeatureReader | None = None
         self.model_version = ""
@@ -114,7 +114,9 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         self.model_version = served.version
         self._check_extra_predictors(features)
         columns = [f.name for f in self.reader.features]
-        self.drift = open_monitor(artifact, columns, s.drift_window, s.drift_refresh_s)
+        self.drift = open_monitor(
+            artifact, columns, s.drift_window, s.drift_refresh_s, s.drift_min_rows
+        )
         self.explainer = make_explainer(artifact, columns, s)
         self.data_contract = open_contract(artifact, features, s.contract_policy)
         log.info(
@@ -194,7 +196,14 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             metrics.REQUEST_SECONDS.labels(call.protocol, outcome).observe(elapsed)
             routing.observe(route, outcome, elapsed)
             if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
-                log.debug("request done", protocol=call.protocol, status=outcome, seconds=elapsed)
+                log.debug(
+                    "request done",
+                    protocol=call.protocol,
+                    status=outcome,
+                    seconds=elapsed,
+                    request_id=request.request_id,
+                    trace_id=(request.traceparent or "--").split("-")[1],
+                )
             _call.reset(token)
 
     def _admission(self, verb: InferenceVerb) -> AbstractAsyncContextManager[None]:
@@ -319,12 +328,22 @@ def _rollout_clients(
     """The canary (in the router) and the shadow, from the settings."""
     canary = None
     if s.canary_host and s.canary_percent > 0:
-        canary = make_client(protocol, s.canary_host, name, s.predictor_timeout_ms / 1000)
+        canary = make_client(protocol, s.canary_host, name, link(s, s.predictor_timeout_ms))
     shadow = None
     if s.shadow_host:
-        client = make_client(protocol, s.shadow_host, name, s.shadow_timeout_ms / 1000)
+        client = make_client(protocol, s.shadow_host, name, link(s, s.shadow_timeout_ms, 0))
         shadow = Shadow(client, s.shadow_queue_size, linger_s=s.shadow_linger_ms / 1000)
     return routing.Router(canary, s.canary_percent), shadow
+
+
+def link(s: TransformerSettings, timeout_ms: int, retries: int | None = None) -> Link:
+    """How to reach a predictor: the settings' TLS and retries, with this timeout."""
+    return Link(
+        timeout_ms / 1000,
+        s.predictor_retries if retries is None else retries,
+        s.predictor_tls,
+        s.predictor_ca_bundle,
+    )
 
 
 async def _metadata_of(client: PredictorClient, timeout_s: float) -> dict[str, Any]:

@@ -9,9 +9,13 @@ timeout a 504. KServe's own transformer client is not used: it turns every HTTP 
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import grpc
@@ -27,7 +31,7 @@ from berth.errors import (
     InvalidInputError,
     OverloadedError,
 )
-from berth.observability import REQUEST_ID_HEADER
+from berth.observability import outgoing_headers
 from berth_transformer import metrics
 
 PREDICTOR = "predictor"
@@ -41,6 +45,43 @@ _GRPC_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
+
+
+T = TypeVar("T")
+RETRY_BACKOFF_S = 0.05  # doubled per retry
+
+
+@dataclass(frozen=True)
+class Link:
+    """How a client reaches one predictor: timeout, bounded retries, TLS."""
+
+    timeout_s: float
+    retries: int = 0
+    tls: bool = False
+    ca_bundle: Path | None = None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_bundle) if self.ca_bundle else None)
+
+    def grpc_credentials(self) -> grpc.ChannelCredentials:
+        roots = self.ca_bundle.read_bytes() if self.ca_bundle else None
+        return grpc.ssl_channel_credentials(root_certificates=roots)
+
+
+async def with_retries(call: Callable[[], Awaitable[T]], retries: int) -> T:
+    """``call()``, again up to ``retries`` times (backoff 50 ms, doubling) while it fails
+    before the predictor answered it (:class:`DependencyUnavailableError`: UNAVAILABLE, a
+    refused or reset connection, 502/503). Never after a timeout or an answer; the caller's
+    deadline bounds the whole. Only for idempotent calls (inference, metadata)."""
+    for attempt in range(retries + 1):
+        try:
+            return await call()
+        except DependencyUnavailableError:
+            if attempt == retries:
+                raise
+            metrics.PREDICTOR_RETRIES.inc()
+            await asyncio.sleep(RETRY_BACKOFF_S * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -119,18 +160,26 @@ class GrpcPredictorClient:
 
     protocol = "grpc-v2"
 
-    def __init__(self, host: str, model_name: str, timeout_s: float) -> None:
-        self.host, self.model_name, self.timeout_s = host, model_name, timeout_s
+    def __init__(self, host: str, model_name: str, link: Link) -> None:
+        self.host, self.model_name, self.link = host, model_name, link
+        self.timeout_s = link.timeout_s
         self._channel: grpc.aio.Channel | None = None
         self._stub: GRPCInferenceServiceStub | None = None
 
     def _get_stub(self) -> GRPCInferenceServiceStub:
         if self._stub is None:
-            self._channel = grpc.aio.insecure_channel(self.host, options=_GRPC_OPTIONS)
+            if self.link.tls:
+                credentials = self.link.grpc_credentials()
+                self._channel = grpc.aio.secure_channel(self.host, credentials, _GRPC_OPTIONS)
+            else:
+                self._channel = grpc.aio.insecure_channel(self.host, options=_GRPC_OPTIONS)
             self._stub = GRPCInferenceServiceStub(self._channel)
         return self._stub
 
     async def metadata(self) -> dict[str, Any]:
+        return await with_retries(self._metadata, self.link.retries)
+
+    async def _metadata(self) -> dict[str, Any]:
         call = self._get_stub().ModelMetadata(
             pb.ModelMetadataRequest(name=self.model_name), timeout=self.timeout_s
         )
@@ -165,15 +214,18 @@ class GrpcPredictorClient:
             raw_input_contents=[np.ascontiguousarray(features, dtype="<f4").tobytes()],
         )
         with _Timed(self.protocol):
-            try:
-                response = await self._get_stub().ModelInfer(
-                    request,
-                    timeout=self.timeout_s,
-                    metadata=((REQUEST_ID_HEADER, request_id),),
-                )
-            except grpc.aio.AioRpcError as exc:
-                raise _from_grpc_error(exc) from None
+            response = await with_retries(lambda: self._infer(request), self.link.retries)
             return Prediction(_grpc_scores(response, len(features)), response.model_version)
+
+    async def _infer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
+        try:
+            return await self._get_stub().ModelInfer(
+                request,
+                timeout=self.timeout_s,
+                metadata=tuple(outgoing_headers(request.id).items()),
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _from_grpc_error(exc) from None
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -204,16 +256,17 @@ class RestPredictorClient:
 
     protocol = "v2"
 
-    def __init__(self, host: str, model_name: str, timeout_s: float) -> None:
-        base = host if "://" in host else f"http://{host}"
+    def __init__(self, host: str, model_name: str, link: Link) -> None:
+        base = host if "://" in host else f"{'https' if link.tls else 'http'}://{host}"
         self.base = f"{base.rstrip('/')}/v2/models/{model_name}"
-        self.model_name, self.timeout_s = model_name, timeout_s
+        self.model_name, self.link, self.timeout_s = model_name, link, link.timeout_s
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            tls = self.link.ssl_context() if self.link.tls else None
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
+                connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300, ssl=tls or True),
                 json_serialize=lambda obj: orjson.dumps(obj).decode(),
             )
         return self._session
@@ -221,9 +274,16 @@ class RestPredictorClient:
     async def _call(
         self, method: str, url: str, body: bytes | None, request_id: str | None
     ) -> dict[str, Any]:
+        return await with_retries(
+            lambda: self._call_once(method, url, body, request_id), self.link.retries
+        )
+
+    async def _call_once(
+        self, method: str, url: str, body: bytes | None, request_id: str | None
+    ) -> dict[str, Any]:
         headers = {"content-type": "application/json"}
         if request_id:
-            headers[REQUEST_ID_HEADER] = request_id
+            headers.update(outgoing_headers(request_id))
         try:
             async with self._get_session().request(
                 method,
@@ -280,10 +340,10 @@ class RestPredictorClient:
             self._session = None
 
 
-def make_client(protocol: str, host: str, model_name: str, timeout_s: float) -> PredictorClient:
+def make_client(protocol: str, host: str, model_name: str, link: Link) -> PredictorClient:
     """``grpc-v2`` (default) or ``v2`` (REST); KServe V1 is not the predictor's protocol."""
     if protocol == "grpc-v2":
-        return GrpcPredictorClient(host, model_name, timeout_s)
+        return GrpcPredictorClient(host, model_name, link)
     if protocol == "v2":
-        return RestPredictorClient(host, model_name, timeout_s)
+        return RestPredictorClient(host, model_name, link)
     raise ValueError(f"predictor protocol {protocol!r} is not supported (use grpc-v2 or v2)")

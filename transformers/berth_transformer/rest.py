@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from berth.errors import ModelNotFoundError
 from berth.serving.codec import decode_v2
 from berth.serving.rest import (
     HEADER_LENGTH,
@@ -40,19 +41,30 @@ def install_routes(app: FastAPI, model: Any) -> None:
         check_model(name, serves=model.name)
         return None if not version else model.router.target_of(name, version)
 
+    def in_service(name: str, version: str | None) -> str | None:
+        """:func:`target`, and 404 while the model is unloaded (repository extension)."""
+        pin = target(name, version)
+        if not model.ready:
+            raise ModelNotFoundError(f"model {name!r} is not loaded")
+        return pin
+
     async def infer(model_name: str, version: str | None, request: Request) -> Response:
-        pin = target(model_name, version)
+        pin = in_service(model_name, version)
         body = decode_v2(await request.body(), request.headers.get(HEADER_LENGTH), model.name)
         with routing.pinned(pin):
             response, headers = await model(body, headers=dict(request.headers))
         return v2_response(response, headers)
 
     async def metadata(model_name: str, version: str | None) -> JSONResponse:
-        target(model_name, version)
+        in_service(model_name, version)
         return JSONResponse(model.v2_metadata())
 
     async def ready(model_name: str, version: str | None) -> JSONResponse:
         target(model_name, version)
         return ready_response({"name": model.name, "ready": bool(model.ready)})
 
+    async def server_ready() -> JSONResponse:
+        return ready_response({"ready": bool(model.ready)})
+
     add_v2_routes(app, infer=infer, metadata=metadata, ready=ready)
+    app.add_api_route("/v2/health/ready", server_ready, methods=["GET"])

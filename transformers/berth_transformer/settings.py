@@ -51,7 +51,25 @@ class TransformerSettings(ServingSettings):
     online store), ``auto`` takes ``redis`` when it can and logs why not when it cannot."""
 
     predictor_timeout_ms: int = Field(default=1000, gt=0)
-    """Timeout of the call to the predictor (answer: 504)."""
+    """Timeout of the call to the predictor (answer: 504). KServe's
+    ``--predictor_request_timeout_seconds`` sets it too (not both)."""
+
+    predictor_retries: int = Field(default=0, ge=0, le=3)
+    """Retries of a predictor call that failed before it was answered (gRPC UNAVAILABLE, a
+    refused or reset connection, HTTP 502/503), within the request's deadline; never after
+    a timeout or an answer. Inference and metadata are idempotent (no state changes).
+    KServe's ``--predictor_request_retries`` sets it too (not both)."""
+
+    predictor_tls: bool = False
+    """TLS to the predictor (and canary and shadow): a gRPC channel with
+    ``ssl_channel_credentials``, https for REST. KServe's ``--predictor_use_ssl`` sets it
+    too (KServe's controller appends ``--predictor_use_ssl true`` when the predictor sits
+    behind TLS); a flag and a variable that disagree are refused."""
+
+    predictor_ca_bundle: Path | None = None
+    """PEM file of the CA certificates that sign the predictor's certificate (with TLS);
+    unset: the system's roots (a cluster's service CA is usually not among them: mount it and
+    point this at it)."""
 
     max_candidates: int = Field(default=200, gt=0)
     """Most candidate drivers (rows) in one request; more is a 400 naming the field."""
@@ -85,6 +103,11 @@ class TransformerSettings(ServingSettings):
     drift_window: int = Field(default=5000, ge=0)
     """Served rows kept for drift (PSI per feature against the artifact's training
     histograms, gauge ``berth_transformer_feature_psi``); 0 turns drift off."""
+
+    drift_min_rows: int = Field(default=500, ge=1)
+    """No PSI until the window holds this many rows: below it the gauge is absent (a PSI of
+    a handful of rows is noise) and ``berth drift`` says "not enough data (N of M rows)".
+    At most ``drift_window`` (a smaller window needs all its rows)."""
 
     drift_refresh_s: float = Field(default=5.0, ge=0)
     """Recompute the PSI gauges at most this often (on scrape of /metrics)."""

@@ -418,6 +418,9 @@ containers:
       {{- if $sig.enabled }}
       - name: BERTH_PREDICTOR_VERIFY_KEY
         value: /etc/berth/signing/{{ $sig.key }}
+      {{- if $p.grpcReflection }}
+      - name: BERTH_PREDICTOR_GRPC_REFLECTION
+        value: "true"
       {{- end }}
       {{- with $p.extraEnv }}
       {{- toYaml . | nindent 6 }}
