@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from kserve import model_server
 
 from berth.observability import configure_logging, get_logger
+from berth.serving import grpc_decode
 from berth.serving.drain import DrainingModelServer
 from berth.serving.errors import install_rest_handler
 from berth.serving.guard import Guard, LimitsMiddleware
@@ -101,6 +102,7 @@ def serve(
     )
     if install is not None:
         install(app)
+    grpc_decode.install()
     uvloop = use_uvloop(args.event_loop)
     gc.collect()
     gc.freeze()
