@@ -44,11 +44,13 @@ class DrainingModelServer(kserve.ModelServer):  # type: ignore[misc]
         grace_s: float,
         delay_s: float = 0.0,
         on_idle: Callable[[float], Awaitable[None]] | None = None,
+        http_protocol: type | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(grace_period=max(1, int(grace_s)), **kwargs)
         self.guard = guard
         self.on_idle = on_idle  # background work to finish once idle, given the time left
+        self.http_protocol = http_protocol  # uvicorn's protocol class (berth.serving.http_limits)
         self.grace_s = grace_s
         self.delay_s = min(delay_s, grace_s)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -56,6 +58,8 @@ class DrainingModelServer(kserve.ModelServer):  # type: ignore[misc]
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
+        if self._rest_server is not None and self.http_protocol is not None:
+            self._rest_server.config.http = self.http_protocol  # read when uvicorn starts
         if self._rest_server is not None:
             # uvicorn installs ``handle_exit`` as its signal handler while it serves
             self._rest_server._server.handle_exit = self._on_signal

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from kserve import model_server
 
 from berth.observability import configure_logging, get_logger
-from berth.serving import grpc_decode
+from berth.serving import grpc_decode, http_limits
 from berth.serving.drain import DrainingModelServer
 from berth.serving.errors import install_rest_handler
 from berth.serving.guard import Guard, LimitsMiddleware
@@ -82,6 +82,9 @@ def serve(
         grace_s=settings.shutdown_grace_s,
         delay_s=settings.shutdown_delay_s,
         on_idle=on_idle,
+        http_protocol=http_limits.protocol_class(
+            settings.max_header_bytes, settings.max_headers, settings.header_timeout_s
+        ),
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         workers=1,
