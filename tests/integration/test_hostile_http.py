@@ -148,7 +148,7 @@ def test_slow_headers_are_closed_after_the_header_timeout(stack: ServingStack) -
         thread.join(30)
     LOG(f"50 slowloris connections closed after {min(closed):.2f}-{max(closed):.2f} s")
     assert len(closed) == 50
-    assert HEADER_TIMEOUT_S - 0.1 < min(closed) and max(closed) < HEADER_TIMEOUT_S + 3.0
+    assert min(closed) > HEADER_TIMEOUT_S - 0.1 and max(closed) < HEADER_TIMEOUT_S + 3.0
 
 
 def test_a_20mb_body_is_a_413_through_http_client_and_urllib(stack: ServingStack) -> None:

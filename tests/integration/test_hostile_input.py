@@ -177,3 +177,48 @@ def test_a_1mb_unknown_key_is_not_reflected(stack: ServingStack) -> None:
     assert status == 404 and len(raw) < 1024, len(raw)
     longest = max(len(line) for line in stack.transformer.log().splitlines())  # type: ignore[union-attr]
     assert longest < 4096, longest
+
+
+@pytest.mark.parametrize(
+    "given", ["café", "a b", "x" * 8_000, "x" * 16_000], ids=["non-ascii", "space", "8k", "16k"]
+)
+def test_a_request_id_that_is_not_a_short_ascii_token_is_replaced(
+    stack: ServingStack, given: str
+) -> None:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", stack.transformer_ports[0], timeout=10)
+    try:
+        conn.putrequest("POST", f"/v1/models/{MODEL}:predict")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("x-request-id", given.encode("latin-1"))
+        body = json.dumps(instances(3)).encode()
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        response = conn.getresponse()
+        status, echoed = response.status, response.getheader("x-request-id") or ""
+        response.read()
+    finally:
+        conn.close()
+    assert status == 200
+    assert echoed and echoed != given and len(echoed) <= 128 and echoed.isascii()
+    lines = [line for line in stack.transformer.log().splitlines() if echoed in line]  # type: ignore[union-attr]
+    assert any('"request id replaced"' in line for line in lines), lines
+    assert all(len(line) < 2048 for line in lines)
+
+
+def test_a_good_request_id_is_kept_and_a_long_one_replaced_over_grpc(stack: ServingStack) -> None:
+    target = f"127.0.0.1:{stack.transformer_ports[1]}"
+    with grpc.insecure_channel(target) as channel:
+        stub = GRPCInferenceServiceStub(channel)
+        request = grpc_request(_rows(2))
+        _, call = stub.ModelInfer.with_call(
+            request, timeout=10, metadata=(("x-request-id", "rank-42"),)
+        )
+        assert call.code() == grpc.StatusCode.OK
+        response, call = stub.ModelInfer.with_call(
+            request, timeout=10, metadata=(("x-request-id", "y" * 4000),)
+        )
+        assert call.code() == grpc.StatusCode.OK and len(response.outputs) == 1
+    log = stack.transformer.log()  # type: ignore[union-attr]
+    assert '"given_length": 4000' in log

@@ -31,6 +31,7 @@ from berth.errors import (
 )
 from berth.featurerepo import ContractFeature
 from berth.observability import get_logger
+from berth.serving.lograte import FAILURES
 from berth_transformer import metrics
 from berth_transformer.schema import Candidates
 from berth_transformer.settings import Policy, SourceKind
@@ -318,7 +319,9 @@ class FeatureReader:
             raise DeadlineExceededError(ONLINE_STORE) from None
         except _UNAVAILABLE as exc:
             outcome = "unavailable"
-            log.warning("online store read failed", error=f"{type(exc).__name__}: {exc}")
+            if (suppressed := FAILURES.allow("online store read failed")) is not None:
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("online store read failed", error=error, suppressed=suppressed)
             raise DependencyUnavailableError(ONLINE_STORE) from None
         finally:
             metrics.FEATURE_READ_SECONDS.labels(outcome).observe(time.perf_counter() - started)
