@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import redis.exceptions
+from google.protobuf.message import DecodeError
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -57,9 +58,17 @@ def _varint(buf: bytes, pos: int) -> int:
 
 
 def decode_value(buf: bytes | None) -> float:
-    """A serialized ``feast.types.Value`` holding one number -> float; NaN when absent/null."""
+    """A serialized ``feast.types.Value`` holding one number -> float; NaN when absent/null,
+    ``inf`` when the bytes are no number (a store fault: see ``store_faults.screen``)."""
     if not buf:
         return math.nan
+    try:
+        return _decode_number(buf)
+    except (DecodeError, struct.error, IndexError, ValueError, TypeError):
+        return math.inf
+
+
+def _decode_number(buf: bytes) -> float:
     tag = buf[0]
     if tag == _FLOAT:
         return float(_F32(buf, 1)[0])
