@@ -78,9 +78,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._body_pending = False  # headers read, the body not yet complete
         self._lingering: asyncio.TimerHandle | None = None
         self._too_large = False
+        self.last_active = 0.0  # loop time of the last byte in or response out
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.last_active = self.loop.time()
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -112,6 +114,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._lingering is not None:
             return  # discarded: the response is sent, the socket closes once the client is done
+        self.last_active = self.loop.time()
         if self._in_headers:
             self._header_bytes += len(data)  # bytes of headers still unfinished after the feed
         self._too_large = False
@@ -162,6 +165,19 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self.cycle is not None:
             self.cycle.transport = _LingeringTransport(self, self.transport)  # type: ignore[assignment]
+
+    def on_response_complete(self) -> None:
+        self.last_active = self.loop.time()
+        super().on_response_complete()
+
+    def close_if_idle(self, idle_s: float) -> bool:
+        """At a drain: close this keep-alive connection when no request is on it and none has
+        come for ``idle_s`` (one arriving right now would be reset, not refused)."""
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and self._in_headers and self.loop.time() - self.last_active >= idle_s:
+            self.transport.close()
+            return True
+        return False
 
     def on_message_complete(self) -> None:
         self._in_headers = True  # the next bytes start the next request
