@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MODEL = "driver-ranking"
 GRACE_S = 8.0
+SHORT_GRACE_S = 4.0  # the transformer's, for the exit-bound test
 LOG = print
 
 
@@ -92,8 +93,34 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 @pytest.fixture(scope="module")
 def stack(serving_stack: Any) -> Iterator[ServingStack]:
     env = {"BERTH_PREDICTOR_SHUTDOWN_GRACE_S": str(GRACE_S)}
-    with serving_stack("drain-failover", predictor_env=env) as s:
+    transformer_env = {"BERTH_TRANSFORMER_SHUTDOWN_GRACE_S": str(SHORT_GRACE_S)}
+    with serving_stack("drain-failover", predictor_env=env, transformer_env=transformer_env) as s:
         yield s
+
+
+def test_exit_within_the_grace_while_clients_never_stop_sending(stack: ServingStack) -> None:
+    """Requests keep coming past the grace (the drain never sees a quiet moment): the
+    process still exits within SHUTDOWN_GRACE_S of the signal."""
+    proc = stack.transformer
+    assert proc is not None and proc.proc is not None
+    marks: dict[str, float] = {}
+
+    def term() -> None:
+        marks["term"] = time.monotonic()
+        proc.signal(signal.SIGTERM)
+        assert proc.proc is not None
+        proc.proc.wait(SHORT_GRACE_S + 10)
+        marks["exit"] = time.monotonic() - marks["term"]
+
+    seconds = SHORT_GRACE_S + 3.0
+    run = asyncio.run(
+        open_loop(stack.infer_url, instances(5), 50, seconds, timeout_s=5, events={0.5: term})
+    )
+    LOG(
+        f"transformer SIGTERM under endless load: exit after {marks['exit']:.2f} s "
+        f"(grace {SHORT_GRACE_S:.0f} s), rc {proc.proc.returncode}, statuses {run.statuses()}"
+    )
+    assert marks["exit"] < SHORT_GRACE_S
 
 
 def test_predictor_sigterm_behind_a_service_costs_at_most_0_1_percent(

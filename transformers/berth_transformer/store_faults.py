@@ -59,8 +59,7 @@ def screen(
 ) -> np.ndarray:
     """``values`` with every unreadable stored value made missing (NaN), counted and logged;
     :class:`StoreFaultError` where the value's view rejects fills."""
-    with np.errstate(invalid="ignore"):
-        bad = np.isinf(values) | (np.abs(values) > F32_MAX)
+    bad = np.abs(values) > F32_MAX  # inf too; NaN (missing) compares False
     if not bad.any():
         return values
     for view, cols in plan.by_view.items():
@@ -95,6 +94,8 @@ def check_not_all_missing(
     plan: ColumnPlan, missing: np.ndarray, policies: Mapping[str, ViewPolicy]
 ) -> None:
     """503 when no entity of the request has any stored value."""
+    if not missing.any():
+        return
     cols = [c for view in _store_views(plan, policies) for c in plan.by_view[view]]
     if cols and missing[:, cols].all():
         metrics.ALL_MISSING.inc()
@@ -112,6 +113,8 @@ def unknown_entities(
 ) -> list[str]:
     """The distinct entities with no stored value in a view, in request order."""
     found: dict[str, None] = {}
+    if not missing.any():
+        return []
     for view in _store_views(plan, policies):
         for row in np.flatnonzero(missing[:, plan.by_view[view]].all(axis=1)):
             found[entity(view, int(row), plan, policies, rows)] = None
