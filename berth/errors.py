@@ -8,6 +8,23 @@ from __future__ import annotations
 
 import grpc
 
+MAX_MESSAGE_CHARS = 1024  # a message (client body, log line) never grows with the client's input
+QUOTE_CHARS = 64
+
+
+def short(value: object, limit: int = QUOTE_CHARS) -> str:
+    """A client-supplied string cut to ``limit`` characters, to name it in a message."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def quote(value: object, limit: int = QUOTE_CHARS) -> str:
+    """``repr`` of a client-supplied string, cut to ``limit`` characters (with its length)."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
 
 class BerthError(Exception):
     """Root of Berth's errors. ``status`` is the HTTP status, ``grpc_code`` the gRPC one."""
@@ -20,8 +37,11 @@ class BerthError(Exception):
     log_each: bool = True
 
     def __init__(self, message: str = "", **details: object) -> None:
-        super().__init__(message or self.public_message)
-        self.message = message or self.public_message
+        message = message or self.public_message
+        if len(message) > MAX_MESSAGE_CHARS:  # a safety net: callers quote client strings
+            message = message[:MAX_MESSAGE_CHARS] + "..."
+        super().__init__(message)
+        self.message = message
         self.details = details
 
     @property
@@ -37,6 +57,8 @@ class InvalidInputError(BerthError):
     grpc_code = grpc.StatusCode.INVALID_ARGUMENT
 
     def __init__(self, message: str, field: str | None = None) -> None:
+        if field is not None:
+            field = short(field)
         super().__init__(message, field=field)
         self.field = field
 

@@ -19,7 +19,7 @@ import orjson
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 from kserve.utils.numpy_codec import to_np_dtype
 
-from berth.errors import InvalidInputError
+from berth.errors import InvalidInputError, quote
 from berth.serving.rest import HEADER_LENGTH
 
 BINARY_SIZE = "binary_data_size"
@@ -104,18 +104,20 @@ def _input(item: object, index: int, tail: memoryview) -> tuple[InferInput, int]
     if not isinstance(item, dict):
         raise InvalidInputError(f"{where} must be an object", field=where)
     name = _required(item, "name", str, f"{where}.name")
-    datatype = _required(item, "datatype", str, f"input {name!r} datatype")
-    shape = _required(item, "shape", list, f"input {name!r} shape")
+    datatype = _required(item, "datatype", str, f"input {quote(name)} datatype")
+    shape = _required(item, "shape", list, f"input {quote(name)} shape")
     if not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
-        raise InvalidInputError(f"input {name!r}: shape must be a list of integers", field=name)
-    parameters = _optional(item, "parameters", dict, f"input {name!r} parameters") or {}
+        raise InvalidInputError(
+            f"input {quote(name)}: shape must be a list of integers", field=name
+        )
+    parameters = _optional(item, "parameters", dict, f"input {quote(name)} parameters") or {}
     if "data" in item:
         if not isinstance(item["data"], list):
-            raise InvalidInputError(f"input {name!r}: 'data' must be a list", field=name)
+            raise InvalidInputError(f"input {quote(name)}: 'data' must be a list", field=name)
         return InferInput(name, shape, datatype, item["data"], parameters), 0
     if BINARY_SIZE not in parameters:
         raise InvalidInputError(
-            f"input {name!r}: needs 'data' or parameters.{BINARY_SIZE}", field=name
+            f"input {quote(name)}: needs 'data' or parameters.{BINARY_SIZE}", field=name
         )
     return _binary_input(name, shape, datatype, parameters, tail)
 
@@ -125,21 +127,24 @@ def _binary_input(
 ) -> tuple[InferInput, int]:
     size = parameters[BINARY_SIZE]
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise InvalidInputError(f"input {name!r}: {BINARY_SIZE} must be an integer", field=name)
+        raise InvalidInputError(
+            f"input {quote(name)}: {BINARY_SIZE} must be an integer", field=name
+        )
     if size > len(tail):
         raise InvalidInputError(
-            f"input {name!r}: {BINARY_SIZE} {size} exceeds the {len(tail)} bytes left in the body",
+            f"input {quote(name)}: {BINARY_SIZE} {size} exceeds the {len(tail)} bytes left in "
+            "the body",
             field=name,
         )
     np_type = to_np_dtype(datatype.upper())
     if np_type is None or np_type is np.object_:
         raise InvalidInputError(
-            f"input {name!r}: datatype {datatype!r} cannot be sent as binary data", field=name
+            f"input {quote(name)}: datatype {datatype!r} cannot be sent as binary data", field=name
         )
     dtype = np.dtype(np_type).newbyteorder("<")
     if size % dtype.itemsize:
         raise InvalidInputError(
-            f"input {name!r}: {BINARY_SIZE} {size} is not a whole number of {datatype} values",
+            f"input {quote(name)}: {BINARY_SIZE} {size} is not a whole number of {datatype} values",
             field=name,
         )
     params = {k: v for k, v in parameters.items() if k != BINARY_SIZE}

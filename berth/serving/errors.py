@@ -27,6 +27,7 @@ from berth.observability import (
     traceparent_of,
     traceparent_var,
 )
+from berth.serving.lograte import FAILURES
 
 log = get_logger(__name__)
 
@@ -54,16 +55,20 @@ def to_wire(exc: Exception, request_id: str) -> tuple[str, Exception]:
     from kserve.errors import InvalidInput
 
     if isinstance(exc, BerthError):
-        if exc.log_each:
+        event = "request failed" if exc.status >= 500 else "request refused"
+        if exc.log_each and (suppressed := FAILURES.allow(f"{event} {exc.status}")) is not None:
             if exc.status >= 500:
-                log.warning("request failed", status=exc.status, error=exc.message)
+                log.warning(event, status=exc.status, error=exc.message, suppressed=suppressed)
             else:
                 field = exc.details.get("field")
-                log.info("request refused", status=exc.status, error=exc.message, field=field)
+                log.info(
+                    event, status=exc.status, error=exc.message, field=field, suppressed=suppressed
+                )
         return str(exc.status), WireError(exc, request_id)
     if isinstance(exc, InvalidInput):
         return "400", exc
-    log.exception("request failed", status=500)  # called inside the except block
+    if (suppressed := FAILURES.allow("request failed 500")) is not None:
+        log.exception("request failed", status=500, suppressed=suppressed)  # in the except
     return "500", WireError(BerthError(), request_id)
 
 
@@ -77,11 +82,32 @@ class Served:
 
     @classmethod
     def of(cls, headers: dict[str, str]) -> Served:
-        """The caller's request id, or a new one written into ``headers`` (KServe echoes it),
-        and the caller's W3C ``traceparent`` (or a new trace)."""
-        request_id = headers.get(REQUEST_ID_HEADER) or new_request_id()
+        """The caller's request id (when it is a short printable ASCII token), or a new one
+        written into ``headers`` (KServe echoes it); a replaced id is logged, cut short; and the
+        caller's W3C ``traceparent`` (or a new trace)."""
+        given = headers.get(REQUEST_ID_HEADER)
+        request_id = valid_request_id(given) or new_request_id()
+        if given and given != request_id and FAILURES.allow("request id replaced") is not None:
+            log.info(
+                "request id replaced",
+                given=ascii(given[:32]),
+                given_length=len(given),
+                request_id=request_id,
+                rule=f"1-{MAX_REQUEST_ID} printable ASCII characters",
+            )
         headers[REQUEST_ID_HEADER] = request_id
         return cls(request_id, traceparent_of(headers))
+
+
+MAX_REQUEST_ID = 128
+_ID_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))  # printable ASCII, no space
+
+
+def valid_request_id(value: str | None) -> str | None:
+    """``value`` when it can travel as a header and gRPC metadata and be logged as is."""
+    if value and len(value) <= MAX_REQUEST_ID and _ID_CHARS.issuperset(value):
+        return value
+    return None
 
 
 @contextmanager
@@ -119,9 +145,11 @@ def rest_response(error: BerthError, request_id: str | None = None) -> JSONRespo
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, WireError):
-        return rest_response(exc.error, exc.request_id or request.headers.get(REQUEST_ID_HEADER))
+        given = valid_request_id(request.headers.get(REQUEST_ID_HEADER))
+        return rest_response(exc.error, exc.request_id or given)
     assert isinstance(exc, BerthError)
-    return rest_response(exc, request_id_var.get() or request.headers.get(REQUEST_ID_HEADER))
+    given = valid_request_id(request.headers.get(REQUEST_ID_HEADER))
+    return rest_response(exc, request_id_var.get() or given)
 
 
 async def _malformed(request: Request, exc: Exception) -> JSONResponse:

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from kserve.protocol.infer_type import InferResponse
 
-from berth.errors import ModelNotFoundError
+from berth.errors import ModelNotFoundError, quote
 
 JSON = "application/json"
 HEADER_LENGTH = "inference-header-content-length"  # binary extension: the JSON part's length
@@ -22,10 +22,10 @@ def check_model(
 ) -> None:
     """404 for another model name, or (given ``version_served``) another version."""
     if name != serves:
-        raise ModelNotFoundError(f"model {name!r} not found; this server has {serves!r}")
+        raise ModelNotFoundError(f"model {quote(name)} not found; this server has {serves!r}")
     if version and version_served is not None and version != version_served:
         raise ModelNotFoundError(
-            f"model {name!r} has no version {version!r}; it serves {version_served!r}"
+            f"model {quote(name)} has no version {quote(version)}; it serves {version_served!r}"
         )
 
 

@@ -24,6 +24,7 @@ from kserve.protocol.rest.server import RESTServer
 
 from berth.observability import configure_logging, get_logger
 from berth.serving.client_errors import install_quiet_handlers
+from berth.serving import grpc_decode, http_limits
 from berth.serving.drain import DrainingModelServer
 from berth.serving.errors import install_rest_handler
 from berth.serving.grpc_server import BerthGrpcServer
@@ -158,6 +159,9 @@ def serve(
         grace_s=settings.shutdown_grace_s,
         delay_s=settings.shutdown_delay_s,
         on_idle=on_idle,
+        http_protocol=http_limits.protocol_class(
+            settings.max_header_bytes, settings.max_headers, settings.header_timeout_s
+        ),
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         workers=1,
@@ -179,6 +183,7 @@ def serve(
     if install is not None:
         install(app)
     tidy_registry()
+    grpc_decode.install()
     uvloop = use_uvloop(args.event_loop)
     gc.collect()
     gc.freeze()

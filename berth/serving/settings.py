@@ -13,6 +13,17 @@ class ServingSettings(BaseSettings):
     max_request_bytes: int
     """Largest request body (REST: 413 naming this setting) and gRPC message."""
 
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    """Largest request line plus headers of a REST request; above it, or above
+    ``max_headers`` headers, the answer is 431 and the connection is closed."""
+
+    max_headers: int = Field(default=100, ge=8)
+    """Most header fields in one REST request (431 above)."""
+
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    """A REST connection must send a request's headers within this many seconds of opening
+    (or of the request's first byte); else 408 and the connection is closed (slowloris)."""
+
     shutdown_grace_s: float = Field(default=25.0, gt=0)
     """On SIGTERM: readiness drops, in-flight requests finish, the process exits within this
     many seconds. Keep it under the pod's terminationGracePeriodSeconds (30 in the chart)."""

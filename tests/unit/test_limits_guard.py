@@ -194,7 +194,9 @@ class FakeReader:
     features: list[Any] = []
 
     async def read(self, c: Any) -> tuple[np.ndarray, Any]:
-        return np.ones((len(c), 2), np.float32), None
+        from berth_transformer.features import ReadReport
+
+        return np.ones((len(c), 2), np.float32), ReadReport()
 
 
 def _grpc_body() -> InferRequest:

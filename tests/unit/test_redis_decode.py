@@ -55,3 +55,16 @@ def test_decode_seconds_reads_timestamps_and_zero_when_absent() -> None:
     items: list[bytes | None] = [Timestamp(seconds=s, nanos=7).SerializeToString() for s in stamps]
     items += [None, b""]
     np.testing.assert_array_equal([decode_seconds(b) for b in items], [*stamps, 0, 0])
+
+
+def test_bytes_that_are_no_number_decode_as_inf_for_the_store_fault_screen() -> None:
+    import math
+
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    from berth_transformer.redis_source import decode_value
+
+    assert decode_value(b"\xff\xfe\x00garbage") == math.inf
+    assert decode_value(b"\x35\x00") == math.inf  # a float tag with 1 byte of 4
+    assert decode_value(Value(string_val="abc").SerializeToString()) == math.inf
+    assert math.isnan(decode_value(None))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from kserve.errors import InvalidInput
 
@@ -61,3 +63,24 @@ def test_served_binds_the_request_id_and_maps_what_the_call_raised() -> None:
     with pytest.raises(InvalidInput), served(kserve_own):
         raise InvalidInput("bad tensor")
     assert kserve_own.outcome == "400"
+
+
+def test_request_ids_are_short_printable_ascii() -> None:
+    from berth.serving.errors import valid_request_id
+
+    assert valid_request_id("abc-123_X.y") == "abc-123_X.y"
+    for bad in (None, "", "café", "a b", "a\nb", "x" * 129):
+        assert valid_request_id(bad) is None, bad
+
+
+def test_log_rate_keeps_the_first_lines_and_counts_the_rest(monkeypatch: Any) -> None:
+    import berth.serving.lograte as lograte
+
+    now = [100.0]
+    monkeypatch.setattr(lograte.time, "monotonic", lambda: now[0])
+    rate = lograte.LogRate(limit=2, window_s=10.0)
+    assert [rate.allow("e") for _ in range(5)] == [0, 0, None, None, None]
+    assert rate.allow("other") == 0
+    now[0] += 10.0
+    assert rate.allow("e") == 3  # the next line says how many were left out
+    assert rate.allow("e") == 0

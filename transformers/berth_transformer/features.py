@@ -31,7 +31,8 @@ from berth.errors import (
 )
 from berth.featurerepo import ContractFeature
 from berth.observability import get_logger
-from berth_transformer import metrics
+from berth.serving.lograte import FAILURES
+from berth_transformer import metrics, store_faults
 from berth_transformer.schema import Candidates
 from berth_transformer.settings import Policy, SourceKind
 
@@ -71,6 +72,8 @@ class ReadReport:
     missing: dict[str, int] = field(default_factory=dict)
     stale: dict[str, int] = field(default_factory=dict)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (view, "missing"|"stale")
+    filled: int = 0  # values filled from the artifact's defaults
+    unknown: list[str] = field(default_factory=list)  # entities with no stored value in a view
 
 
 def served_features(
@@ -174,6 +177,7 @@ def apply_policies(
         if report.rejected:
             _raise_rejection(report, policies, rows, missing, plan)
         values = np.where(fill, plan.defaults[None, :], values)
+        report.filled = int(fill.sum())
     return values.astype(np.float32), report
 
 
@@ -298,8 +302,10 @@ class FeatureReader:
         features: list[ServedFeature],
         policies: dict[str, ViewPolicy],
         timeout_s: float,
+        all_missing_status: int = 503,
     ) -> None:
         self.source = source
+        self._all_missing_status = all_missing_status
         self.features = features
         self._plan = ColumnPlan.of(features)
         self._policies = policies
@@ -318,11 +324,20 @@ class FeatureReader:
             raise DeadlineExceededError(ONLINE_STORE) from None
         except _UNAVAILABLE as exc:
             outcome = "unavailable"
-            log.warning("online store read failed", error=f"{type(exc).__name__}: {exc}")
+            if (suppressed := FAILURES.allow("online store read failed")) is not None:
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("online store read failed", error=error, suppressed=suppressed)
             raise DependencyUnavailableError(ONLINE_STORE) from None
         finally:
             metrics.FEATURE_READ_SECONDS.labels(outcome).observe(time.perf_counter() - started)
-        return apply_policies(self._plan, values, stamps, time.time(), self._policies, rows)
+        plan, policies = self._plan, self._policies
+        values = store_faults.screen(plan, values, rows, policies)
+        missing = np.isnan(values)
+        if self._all_missing_status == 503:
+            store_faults.check_not_all_missing(plan, missing, policies)
+        matrix, report = apply_policies(plan, values, stamps, time.time(), policies, rows)
+        report.unknown = store_faults.unknown_entities(plan, missing, rows, policies)
+        return matrix, report
 
 
 def open_reader(
@@ -334,6 +349,7 @@ def open_reader(
     stale_policy: Mapping[str, Policy],
     timeout_s: float,
     source: SourceKind = "auto",
+    all_missing_status: int = 503,
 ) -> FeatureReader:
     """A reader over ``store``; unknown views in the policy maps refuse to start.
 
@@ -359,7 +375,11 @@ def open_reader(
     }
     features = served_features(contract, defaults)
     return FeatureReader(
-        _open_source(store, service_name, features, source), features, policies, timeout_s
+        _open_source(store, service_name, features, source),
+        features,
+        policies,
+        timeout_s,
+        all_missing_status,
     )
 
 

@@ -22,6 +22,19 @@ FEATURES_STALE = Counter(
     "Candidate rows whose value was older than the view's TTL, by view and action.",
     ["view", "action"],
 )
+FEATURES_UNREADABLE = Counter(
+    "berth_transformer_features_unreadable_total",
+    "Stored values no feature can hold (undecodable, non-finite, beyond float32), by view.",
+    ["view"],
+)
+ALL_MISSING = Counter(
+    "berth_transformer_all_missing_total",
+    "Requests none of whose entities had stored features (answered 503).",
+)
+PREDICTOR_RETRIES = Counter(
+    "berth_transformer_predictor_retries_total",
+    "gRPC calls to the predictor sent once more on a fresh channel after UNAVAILABLE.",
+)
 PREDICTOR_CALL_SECONDS = Histogram(
     "berth_transformer_predictor_call_seconds",
     "Calls to the predictor, by protocol (grpc-v2|v2) and outcome (HTTP status).",

@@ -13,7 +13,7 @@ import time
 from collections.abc import Coroutine
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +28,7 @@ from berth.featurerepo import ContractFeature
 from berth.observability import REQUEST_ID_HEADER, get_logger
 from berth.serving.errors import Served, served
 from berth.serving.guard import Guard
-from berth_transformer import contract, metrics, routing
+from berth_transformer import contract, metrics, routing, store_faults
 from berth_transformer.data_contract import ServedContract, open_contract
 from berth_transformer.drift_monitor import DriftMonitor, open_monitor
 from berth_transformer.explain import ExplainBound, Explainer, make_explainer, unavailable
@@ -41,6 +41,8 @@ from berth_transformer.shadow import Shadow, ShadowCopy
 log = get_logger(__name__)
 T = TypeVar("T")
 MODEL_VERSION_HEADER = "x-model-version"
+FILLED_HEADER = "x-berth-filled-values"  # values filled from the artifact's defaults
+UNKNOWN_HEADER = "x-berth-unknown-entities"  # entities with no stored value ("k=v;k=v")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class _Call:
     request_id: str
     response_id: str
     binary_outputs: bool = False
+    degraded: dict[str, Any] = field(default_factory=dict)  # set once the features are read
 
 
 PLATFORM = "berth_transformer"  # OIP model metadata: what serves the model
@@ -110,6 +113,7 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             s.stale_policy,
             s.feature_timeout_ms / 1000,
             s.feature_source,
+            s.all_missing_status,
         )
         self.model_version = served.version
         self._check_extra_predictors(features)
@@ -258,7 +262,10 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         if len(candidates.customer_id):
             self.router.route(int(candidates.customer_id[0]))
         assert self.reader is not None, "load() first"
-        matrix, _ = await self.reader.read(candidates)
+        matrix, report = await self.reader.read(candidates)
+        _call.get().degraded.update(
+            filled_values=report.filled, unknown_entities=store_faults.listed(report.unknown)
+        )
         if self.data_contract is not None:
             matrix = self.data_contract.check(matrix)
         if self.drift is not None:
@@ -310,6 +317,8 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             response_headers[REQUEST_ID_HEADER] = call.request_id
             if result.model_version:
                 response_headers[MODEL_VERSION_HEADER] = result.model_version
+            response_headers[FILLED_HEADER] = str(call.degraded.get("filled_values", 0))
+            response_headers[UNKNOWN_HEADER] = call.degraded.get("unknown_entities", "")
         scores: np.ndarray = result.outputs[0].data
         if call.protocol == "v1":
             return {"predictions": scores.tolist(), "model_version": result.model_version}
@@ -319,6 +328,7 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             model_version=result.model_version,
             infer_outputs=[InferOutput(V2_OUTPUT, [len(scores)], "FP32", data=scores.tolist())],
             use_binary_outputs=call.binary_outputs,
+            parameters=dict(call.degraded),  # filled_values, unknown_entities
         )
 
 

@@ -34,6 +34,8 @@ from berth.errors import (
 from berth.observability import outgoing_headers
 from berth_transformer import metrics
 
+T = TypeVar("T")
+RETRY_MIN_S = 0.01  # a retry with less time left than this is not worth sending
 PREDICTOR = "predictor"
 INPUT_NAME = "features"
 OUTPUT_NAME = "score"
@@ -44,10 +46,12 @@ _GRPC_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
+    # Each channel its own connections (gRPC shares them across equal channels by default):
+    # a channel opened to retry after UNAVAILABLE must be a fresh connection.
+    ("grpc.use_local_subchannel_pool", 1),
 ]
 
 
-T = TypeVar("T")
 RETRY_BACKOFF_S = 0.05  # doubled per retry
 
 
@@ -165,6 +169,8 @@ class GrpcPredictorClient:
         self.timeout_s = link.timeout_s
         self._channel: grpc.aio.Channel | None = None
         self._stub: GRPCInferenceServiceStub | None = None
+        self._generation = 0  # counts the channels opened: one renewal per failed channel
+        self._closing: set[asyncio.Task[None]] = set()
 
     def _get_stub(self) -> GRPCInferenceServiceStub:
         if self._stub is None:
@@ -174,7 +180,38 @@ class GrpcPredictorClient:
             else:
                 self._channel = grpc.aio.insecure_channel(self.host, options=_GRPC_OPTIONS)
             self._stub = GRPCInferenceServiceStub(self._channel)
+            self._generation += 1
         return self._stub
+
+    def _renew(self, generation: int) -> None:
+        """A fresh channel (a new connection, through the Service to a live replica) for the
+        next call, unless another call already replaced channel ``generation``; the old one
+        closes once the calls it carries are done."""
+        if generation != self._generation or self._channel is None:
+            return
+        old, self._channel, self._stub = self._channel, None, None
+        task = asyncio.get_running_loop().create_task(old.close(grace=self.timeout_s))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _once_more_if_unavailable(
+        self, call: Callable[[GRPCInferenceServiceStub, float], Awaitable[T]]
+    ) -> T:
+        """``call(stub, seconds)``; after UNAVAILABLE (a draining or vanished predictor), once
+        more on a fresh channel with what is left of the timeout. Bounded: one retry, never
+        past ``timeout_s``."""
+        started = time.monotonic()
+        stub = self._get_stub()
+        generation = self._generation
+        try:
+            return await call(stub, self.timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            left = self.timeout_s - (time.monotonic() - started)
+            if exc.code() != grpc.StatusCode.UNAVAILABLE or left < RETRY_MIN_S:
+                raise
+            metrics.PREDICTOR_RETRIES.inc()
+            self._renew(generation)
+            return await call(self._get_stub(), left)
 
     async def metadata(self) -> dict[str, Any]:
         return await with_retries(self._metadata, self.link.retries)
@@ -213,17 +250,20 @@ class GrpcPredictorClient:
             ],
             raw_input_contents=[np.ascontiguousarray(features, dtype="<f4").tobytes()],
         )
+        metadata = tuple(outgoing_headers(request_id).items())
+
+        async def call(stub: GRPCInferenceServiceStub, left_s: float) -> pb.ModelInferResponse:
+            return await stub.ModelInfer(request, timeout=left_s, metadata=metadata)
+
         with _Timed(self.protocol):
-            response = await with_retries(lambda: self._infer(request), self.link.retries)
+            response = await with_retries(lambda: self._infer(call), self.link.retries)
             return Prediction(_grpc_scores(response, len(features)), response.model_version)
 
-    async def _infer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
+    async def _infer(
+        self, call: Callable[[GRPCInferenceServiceStub, float], Awaitable[pb.ModelInferResponse]]
+    ) -> pb.ModelInferResponse:
         try:
-            return await self._get_stub().ModelInfer(
-                request,
-                timeout=self.timeout_s,
-                metadata=tuple(outgoing_headers(request.id).items()),
-            )
+            return await self._once_more_if_unavailable(call)
         except grpc.aio.AioRpcError as exc:
             raise _from_grpc_error(exc) from None
 
@@ -231,6 +271,8 @@ class GrpcPredictorClient:
         if self._channel is not None:
             await self._channel.close()
             self._channel = self._stub = None
+        for task in list(self._closing):
+            task.cancel()
 
 
 def _grpc_scores(response: pb.ModelInferResponse, n: int) -> np.ndarray:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
+import redis.exceptions
+from google.protobuf.message import DecodeError
 from redis.crc import key_slot
 
 if TYPE_CHECKING:
@@ -58,9 +60,17 @@ def _varint(buf: bytes, pos: int) -> int:
 
 
 def decode_value(buf: bytes | None) -> float:
-    """A serialized ``feast.types.Value`` holding one number -> float; NaN when absent/null."""
+    """A serialized ``feast.types.Value`` holding one number -> float; NaN when absent/null,
+    ``inf`` when the bytes are no number (a store fault: see ``store_faults.screen``)."""
     if not buf:
         return math.nan
+    try:
+        return _decode_number(buf)
+    except (DecodeError, struct.error, IndexError, ValueError, TypeError):
+        return math.inf
+
+
+def _decode_number(buf: bytes) -> float:
     tag = buf[0]
     if tag == _FLOAT:
         return float(_F32(buf, 1)[0])

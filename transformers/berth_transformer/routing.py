@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from berth.errors import ModelNotFoundError
+from berth.errors import ModelNotFoundError, quote
 from berth_transformer import metrics
 from berth_transformer.predictor_client import PredictorClient
 
@@ -96,7 +96,7 @@ class Router:
             if version and self.versions[target] == version:
                 return target
         raise ModelNotFoundError(
-            f"model {model_name!r} has no version {version!r}; it serves "
+            f"model {quote(model_name)} has no version {quote(version)}; it serves "
             + ", ".join(repr(v) for v in self.served())
         )
 

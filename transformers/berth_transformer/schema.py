@@ -21,7 +21,7 @@ from pydantic import (
     ValidationError,
 )
 
-from berth.errors import InvalidInputError
+from berth.errors import QUOTE_CHARS, InvalidInputError, quote, short
 
 INT64_MAX = 2**63 - 1
 
@@ -95,7 +95,7 @@ def parse_v1(body: object, max_candidates: int) -> Candidates:
         )
     unknown = sorted(set(body) - {"instances"})
     if unknown:
-        raise InvalidInputError(f"{unknown[0]}: unknown field", field=unknown[0])
+        raise InvalidInputError(f"{short(unknown[0])}: unknown field", field=unknown[0])
     instances = body.get("instances")
     if not isinstance(instances, list):
         raise InvalidInputError("instances: a list of candidates is required", field="instances")
@@ -104,27 +104,43 @@ def parse_v1(body: object, max_candidates: int) -> Candidates:
         rows = _INSTANCES.validate_python(instances)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
-        loc = error["loc"]
+        loc = [str(part)[:QUOTE_CHARS] for part in error["loc"]]
         field = f"instances[{loc[0]}]" + "".join(f".{part}" for part in loc[1:])
         raise InvalidInputError(f"{field}: {error['msg']}", field=field) from None
-    return Candidates(
-        customer_id=np.fromiter((r.customer_id for r in rows), np.int64, len(rows)),
-        driver_id=np.fromiter((r.driver_id for r in rows), np.int64, len(rows)),
-        trip_distance_km=np.fromiter((r.trip_distance_km for r in rows), np.float32, len(rows)),
-        pickup_hour=np.fromiter((r.pickup_hour for r in rows), np.int64, len(rows)),
+    return _check_ranges(
+        Candidates(
+            customer_id=np.fromiter((r.customer_id for r in rows), np.int64, len(rows)),
+            driver_id=np.fromiter((r.driver_id for r in rows), np.int64, len(rows)),
+            trip_distance_km=_float32(
+                np.fromiter((r.trip_distance_km for r in rows), np.float64, len(rows))
+            ),
+            pickup_hour=np.fromiter((r.pickup_hour for r in rows), np.int64, len(rows)),
+        )
     )
 
 
+def _float32(values: np.ndarray) -> np.ndarray:
+    """float64 -> float32; a finite value beyond float32's range becomes inf (refused later)."""
+    with np.errstate(over="ignore"):
+        return values.astype(np.float32)
+
+
 def parse_v2(inputs: list[Any], max_candidates: int) -> Candidates:
-    """One 1-D tensor per field (kserve ``InferInput``s), all of the same length."""
+    """One 1-D tensor per field (kserve ``InferInput``s), all of the same length.
+
+    Every shape, and every tensor's element count against its shape, is checked before any
+    value is decoded: a ``[-1]`` or ``[0]`` shape, a length over ``max_candidates`` or
+    tensors of different lengths are a 400 naming the tensor.
+    """
     by_name: dict[str, Any] = {}
     for tensor in inputs:
         if tensor.name not in V2_INPUTS:
-            raise InvalidInputError(f"{tensor.name}: unknown input tensor", field=tensor.name)
+            raise InvalidInputError(
+                f"{short(tensor.name)}: unknown input tensor", field=tensor.name
+            )
         if tensor.name in by_name:
             raise InvalidInputError(f"{tensor.name}: input given twice", field=tensor.name)
         by_name[tensor.name] = tensor
-    columns: dict[str, np.ndarray] = {}
     length: int | None = None
     for name, datatype in V2_INPUTS.items():
         tensor = by_name.get(name)
@@ -132,25 +148,65 @@ def parse_v2(inputs: list[Any], max_candidates: int) -> Candidates:
             raise InvalidInputError(f"{name}: input tensor is required", field=name)
         if tensor.datatype != datatype:
             raise InvalidInputError(
-                f"{name}: datatype must be {datatype}, got {tensor.datatype}", field=name
+                f"{name}: datatype must be {datatype}, got {quote(tensor.datatype)}", field=name
             )
-        shape = list(tensor.shape)
-        if len(shape) != 1:
-            raise InvalidInputError(f"{name}: shape must be 1-D [N], got {shape}", field=name)
-        if length is None:
-            _check_count(shape[0], max_candidates, name)
-            length = shape[0]
-        elif shape[0] != length:
+        n = _length(name, list(tensor.shape), max_candidates)
+        if length is not None and n != length:
             raise InvalidInputError(
-                f"{name}: shape [{shape[0]}] differs from the other inputs' [{length}]", field=name
+                f"{name}: shape [{n}] differs from the other inputs' [{length}]", field=name
             )
+        length = n
+        count = _element_count(tensor, datatype)
+        if count != n:
+            raise InvalidInputError(
+                f"{name}: {count} values for shape [{n}] (one value per candidate)", field=name
+            )
+    assert length is not None
+    columns: dict[str, np.ndarray] = {}
+    for name in V2_INPUTS:
         try:
-            columns[name] = np.ascontiguousarray(tensor.as_numpy()).reshape(length)
+            with np.errstate(over="ignore"):
+                columns[name] = np.ascontiguousarray(by_name[name].as_numpy()).reshape(length)
         except (ValueError, TypeError, OverflowError) as exc:
             raise InvalidInputError(
-                f"{name}: data does not match shape {shape}", field=name
+                f"{name}: data is not {V2_INPUTS[name]} values of shape [{length}]", field=name
             ) from exc
     return _check_ranges(Candidates(**columns))
+
+
+def _length(name: str, shape: list[int], max_candidates: int) -> int:
+    """N of a ``[N]`` shape: 1 <= N <= ``max_candidates``."""
+    if len(shape) != 1:
+        raise InvalidInputError(f"{name}: shape must be 1-D [N], got {shape[:8]}", field=name)
+    if shape[0] < 1:
+        raise InvalidInputError(
+            f"{name}: shape [{shape[0]}]: every dimension must be >= 1", field=name
+        )
+    _check_count(shape[0], max_candidates, name)
+    return int(shape[0])
+
+
+def _element_count(tensor: Any, datatype: str) -> int:
+    """How many values a tensor carries, without decoding them."""
+    raw = getattr(tensor, "_raw_data", None)  # gRPC raw_input_contents (kserve InferInput)
+    if raw is not None:
+        itemsize = _ITEMSIZE[datatype]
+        if len(raw) % itemsize:
+            raise InvalidInputError(
+                f"{tensor.name}: {len(raw)} raw bytes are not whole {datatype} values",
+                field=tensor.name,
+            )
+        return len(raw) // itemsize
+    data = tensor.data
+    if isinstance(data, np.ndarray):
+        return int(data.size)
+    try:
+        return len(data)
+    except TypeError:
+        raise InvalidInputError(f"{tensor.name}: data must be a list", field=tensor.name) from None
+
+
+_ITEMSIZE = {"INT64": 8, "FP32": 4}
 
 
 def check_outputs(requested: list[Any] | None) -> None:
@@ -165,11 +221,15 @@ def check_outputs(requested: list[Any] | None) -> None:
 
 
 def _check_ranges(c: Candidates) -> Candidates:
-    """The V1 schema's bounds, applied to V2 columns."""
+    """The V1 schema's bounds, and float32's range (the model's input type), on the columns."""
     checks = (
         ("customer_id", c.customer_id < 0, "must be >= 0"),
         ("driver_id", c.driver_id < 0, "must be >= 0"),
-        ("trip_distance_km", ~np.isfinite(c.trip_distance_km), "must be finite"),
+        (
+            "trip_distance_km",
+            ~np.isfinite(c.trip_distance_km),
+            "must be a finite float32 (at most 3.4e38)",
+        ),
         ("trip_distance_km", c.trip_distance_km < 0, "must be >= 0"),
         ("pickup_hour", (c.pickup_hour < 0) | (c.pickup_hour > 23), "must be in 0..23"),
     )

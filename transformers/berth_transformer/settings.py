@@ -74,6 +74,11 @@ class TransformerSettings(ServingSettings):
     max_candidates: int = Field(default=200, gt=0)
     """Most candidate drivers (rows) in one request; more is a 400 naming the field."""
 
+    all_missing_status: Literal[200, 503] = 503
+    """A request none of whose entities has a stored feature (a flushed or evicted store):
+    ``503`` answers 503 + Retry-After instead of a ranking made of fill values alone; ``200``
+    fills them (the answer still says so: ``x-berth-filled-values``, ``filled_values``)."""
+
     missing_policy: dict[str, Policy] = Field(default_factory=dict)
     """Per feature view, what to do when an entity has no value (JSON map view -> policy):
     ``default`` fills the artifact's value and counts it, ``reject`` answers 400 naming the
