@@ -23,8 +23,8 @@ from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
 from kserve.protocol.rest.server import RESTServer
 
 from berth.observability import configure_logging, get_logger
-from berth.serving.client_errors import install_quiet_handlers
 from berth.serving import grpc_decode, http_limits
+from berth.serving.client_errors import install_quiet_handlers
 from berth.serving.drain import DrainingModelServer
 from berth.serving.errors import install_rest_handler
 from berth.serving.grpc_server import BerthGrpcServer

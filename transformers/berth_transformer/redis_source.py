@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
-import redis.exceptions
 from google.protobuf.message import DecodeError
 from redis.crc import key_slot
 
