@@ -28,7 +28,12 @@ def add_batch_command(sub: Any) -> None:
         default=str(DEFAULT_ARTIFACT),
         help="artifact directory or models:/NAME/VERSION|@ALIAS",
     )
-    batch.add_argument("--engine", choices=["local", "ray"], default="local")
+    batch.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process; ray: Ray Data (RAY_ADDRESS for a cluster)",
+    )
     batch.add_argument("--workers", type=int, default=2, help="ray: scoring actors")
     batch.add_argument("--repo", type=Path, default=REPO_DIR, help="Feast repo")
     batch.add_argument(

@@ -68,6 +68,9 @@ def test_predictor_target_installs_no_feast_pyarrow_or_redis() -> None:
     assert not NOT_IN_PREDICTOR & installed, NOT_IN_PREDICTOR & installed
     # pandas stays (`import kserve` imports it); the runtime the predictor imports is there.
     assert {"kserve", "onnxruntime", "pandas", "prometheus-client", "uvloop"} <= installed
+    # what the predictor imports beside KServe: gRPC health and reflection, model signing
+    imported = {"grpcio-health-checking", "grpcio-reflection", "model-signing", "pyopenssl"}
+    assert imported <= installed
     transformer = closure(target_requirements("serve"))
     assert {"feast", "pyarrow", "redis"} <= transformer
     assert installed < transformer

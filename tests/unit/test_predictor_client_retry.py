@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 from berth.errors import DependencyUnavailableError
 from berth.testing import LOOPBACK, free_port
-from berth_transformer.predictor_client import GrpcPredictorClient
+from berth_transformer.predictor_client import GrpcPredictorClient, Link
 
 
 class Draining(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
@@ -47,7 +47,7 @@ async def _infer_through(servicer: Draining) -> Any:
     port = free_port()
     server.add_insecure_port(f"{LOOPBACK}:{port}")
     await server.start()
-    client = GrpcPredictorClient(f"{LOOPBACK}:{port}", "driver-ranking", timeout_s=2.0)
+    client = GrpcPredictorClient(f"{LOOPBACK}:{port}", "driver-ranking", Link(timeout_s=2.0))
     try:
         return await client.infer(np.ones((3, 4), np.float32), "rid-1")
     finally:

@@ -76,7 +76,8 @@ def test_in_contract_rows_pass_unchanged() -> None:
     check = open_contract(_artifact(), FEATURES, {})
     assert check is not None
     rows = np.array([[4.9, 1, 0.2, 7], [1.0, 0, 1.0, 23]], np.float32)
-    assert np.array_equal(check.check(rows.copy()), rows)
+    copy = rows.copy()
+    assert check.check(copy) == 0 and np.array_equal(copy, rows)
 
 
 def test_out_of_range_and_out_of_set_are_counted_and_filled() -> None:
@@ -84,7 +85,8 @@ def test_out_of_range_and_out_of_set_are_counted_and_filled() -> None:
     assert check is not None
     before = _count("rating", "range"), _count("is_premium", "allowed")
     rows = np.array([[-1.0, 1, 0.2, 7], [4.0, 3, 0.3, 7], [7.5, 0, 0.4, 99]], np.float32)
-    out = check.check(rows)
+    out = rows
+    assert check.check(rows) == 3  # two ratings, one is_premium
     assert out[:, 0].tolist() == pytest.approx([4.6, 4.0, 4.6])
     assert out[:, 1].tolist() == [1, 0, 0]
     assert out[2, 3] == 99  # request-time features are the client's: not checked here

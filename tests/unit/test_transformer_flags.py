@@ -31,7 +31,7 @@ def test_flags_set_tls_timeout_and_retries(monkeypatch: pytest.MonkeyPatch) -> N
     assert (plain.predictor_tls, plain.predictor_timeout_ms, plain.predictor_retries) == (  # type: ignore[attr-defined]
         False,
         1000,
-        0,
+        1,
     )
 
 

@@ -49,14 +49,16 @@ class ServedContract:
         }
         self.labels = [r.describe().split(" ", 1)[0] for r in self.rules]  # "range" | "allowed"
 
-    def check(self, matrix: np.ndarray) -> np.ndarray:
-        """``matrix`` with out-of-contract values handled (filled in place) or a 503."""
+    def check(self, matrix: np.ndarray) -> int:
+        """Out-of-contract values of ``matrix`` filled in place (how many: the answer's
+        filled values count them) or, under ``reject``, a 503."""
         values = matrix[:, self.columns]
         bad = (values < self.low) | (values > self.high)
         for j, allowed in self.sets.items():
             bad[:, j] = ~np.isin(values[:, j], allowed)
         if not bad.any():
-            return matrix
+            return 0
+        filled = 0
         for j in np.flatnonzero(bad.any(axis=0)).tolist():
             rows = bad[:, j]
             metrics.CONTRACT_VIOLATIONS.labels(self.names[j], self.labels[j]).inc(int(rows.sum()))
@@ -67,7 +69,8 @@ class ServedContract:
                     f"({self.rules[j].describe()})",
                 )
             matrix[rows, self.columns[j]] = self.defaults[j]
-        return matrix
+            filled += int(rows.sum())
+        return filled
 
 
 def open_contract(

@@ -33,7 +33,8 @@ ALL_MISSING = Counter(
 )
 PREDICTOR_RETRIES = Counter(
     "berth_transformer_predictor_retries_total",
-    "gRPC calls to the predictor sent once more on a fresh channel after UNAVAILABLE.",
+    "Predictor calls sent again after failing unanswered (UNAVAILABLE, a refused or reset"
+    " connection, 502/503; a gRPC retry goes over a fresh channel).",
 )
 PREDICTOR_CALL_SECONDS = Histogram(
     "berth_transformer_predictor_call_seconds",
@@ -94,8 +95,4 @@ CONTRACT_VIOLATIONS = Counter(
     "Served values from the online store outside the artifact's data contract, by feature and"
     " rule (range|allowed); each was filled with the training default or rejected (503).",
     ["feature", "rule"],
-)
-PREDICTOR_RETRIES = Counter(
-    "berth_transformer_predictor_retries_total",
-    "Predictor calls sent again after failing unanswered (BERTH_TRANSFORMER_PREDICTOR_RETRIES).",
 )

@@ -198,7 +198,8 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         finally:
             elapsed, outcome = time.perf_counter() - started, request.outcome
             metrics.REQUEST_SECONDS.labels(call.protocol, outcome).observe(elapsed)
-            routing.observe(route, outcome, elapsed)
+            if verb != InferenceVerb.EXPLAIN:  # canary analysis compares predictions only
+                routing.observe(route, outcome, elapsed)
             if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
                 log.debug(
                     "request done",
@@ -263,11 +264,12 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             self.router.route(int(candidates.customer_id[0]))
         assert self.reader is not None, "load() first"
         matrix, report = await self.reader.read(candidates)
-        _call.get().degraded.update(
-            filled_values=report.filled, unknown_entities=store_faults.listed(report.unknown)
-        )
+        filled = report.filled
         if self.data_contract is not None:
-            matrix = self.data_contract.check(matrix)
+            filled += self.data_contract.check(matrix)
+        _call.get().degraded.update(
+            filled_values=filled, unknown_entities=store_faults.listed(report.unknown)
+        )
         if self.drift is not None:
             self.drift.observe(matrix)
         return InferRequest(
@@ -308,17 +310,15 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
     ) -> dict[str, Any] | InferResponse:
         """Scores in input order, in the client's protocol (``:explain``: its V1 body)."""
         call = _call.get()
-        if isinstance(result, dict):
-            if response_headers is not None:
-                response_headers[REQUEST_ID_HEADER] = call.request_id
-                response_headers[MODEL_VERSION_HEADER] = result["model_version"]
-            return result
+        version = result["model_version"] if isinstance(result, dict) else result.model_version
         if response_headers is not None:
             response_headers[REQUEST_ID_HEADER] = call.request_id
-            if result.model_version:
-                response_headers[MODEL_VERSION_HEADER] = result.model_version
+            if version:
+                response_headers[MODEL_VERSION_HEADER] = version
             response_headers[FILLED_HEADER] = str(call.degraded.get("filled_values", 0))
             response_headers[UNKNOWN_HEADER] = call.degraded.get("unknown_entities", "")
+        if isinstance(result, dict):
+            return result
         scores: np.ndarray = result.outputs[0].data
         if call.protocol == "v1":
             return {"predictions": scores.tolist(), "model_version": result.model_version}

@@ -60,7 +60,7 @@ class Link:
     """How a client reaches one predictor: timeout, bounded retries, TLS."""
 
     timeout_s: float
-    retries: int = 0
+    retries: int = 1
     tls: bool = False
     ca_bundle: Path | None = None
 
@@ -72,19 +72,24 @@ class Link:
         return grpc.ssl_channel_credentials(root_certificates=roots)
 
 
-async def with_retries(call: Callable[[], Awaitable[T]], retries: int) -> T:
-    """``call()``, again up to ``retries`` times (backoff 50 ms, doubling) while it fails
-    before the predictor answered it (:class:`DependencyUnavailableError`: UNAVAILABLE, a
-    refused or reset connection, 502/503). Never after a timeout or an answer; the caller's
-    deadline bounds the whole. Only for idempotent calls (inference, metadata)."""
+async def with_retries(call: Callable[[float], Awaitable[T]], retries: int, timeout_s: float) -> T:
+    """``call(seconds_left)``, again up to ``retries`` times (backoff 50 ms, doubling) while it
+    fails before the predictor answered it (:class:`DependencyUnavailableError`: UNAVAILABLE
+    -- a gRPC retry goes over a fresh channel, see ``GrpcPredictorClient._attempt`` -- a
+    refused or reset connection, 502/503). Never after a timeout or an answer. Each attempt
+    gets what is left of ``timeout_s``, so the whole stays within it. Only for idempotent calls
+    (inference, metadata)."""
+    started = time.monotonic()
     for attempt in range(retries + 1):
         try:
-            return await call()
+            return await call(timeout_s - (time.monotonic() - started))
         except DependencyUnavailableError:
-            if attempt == retries:
+            pause = RETRY_BACKOFF_S * 2**attempt
+            left = timeout_s - (time.monotonic() - started) - pause
+            if attempt == retries or left < RETRY_MIN_S:
                 raise
             metrics.PREDICTOR_RETRIES.inc()
-            await asyncio.sleep(RETRY_BACKOFF_S * 2**attempt)
+            await asyncio.sleep(pause)
     raise AssertionError("unreachable")
 
 
@@ -194,37 +199,31 @@ class GrpcPredictorClient:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
-    async def _once_more_if_unavailable(
-        self, call: Callable[[GRPCInferenceServiceStub, float], Awaitable[T]]
+    async def _attempt(
+        self, call: Callable[[GRPCInferenceServiceStub, float], Awaitable[T]], left_s: float
     ) -> T:
-        """``call(stub, seconds)``; after UNAVAILABLE (a draining or vanished predictor), once
-        more on a fresh channel with what is left of the timeout. Bounded: one retry, never
-        past ``timeout_s``."""
-        started = time.monotonic()
+        """``call(stub, left_s)`` as one attempt of :func:`with_retries`: after UNAVAILABLE (a
+        draining or vanished predictor) the channel is renewed, so a retry goes over a fresh
+        connection (through the Service, to a live replica)."""
         stub = self._get_stub()
         generation = self._generation
         try:
-            return await call(stub, self.timeout_s)
+            return await call(stub, left_s)
         except grpc.aio.AioRpcError as exc:
-            left = self.timeout_s - (time.monotonic() - started)
-            if exc.code() != grpc.StatusCode.UNAVAILABLE or left < RETRY_MIN_S:
-                raise
-            metrics.PREDICTOR_RETRIES.inc()
-            self._renew(generation)
-            return await call(self._get_stub(), left)
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                self._renew(generation)
+            raise _from_grpc_error(exc) from None
 
     async def metadata(self) -> dict[str, Any]:
-        return await with_retries(self._metadata, self.link.retries)
+        request = pb.ModelMetadataRequest(name=self.model_name)
 
-    async def _metadata(self) -> dict[str, Any]:
-        call = self._get_stub().ModelMetadata(
-            pb.ModelMetadataRequest(name=self.model_name), timeout=self.timeout_s
+        async def call(stub: GRPCInferenceServiceStub, left_s: float) -> tuple[Any, Any]:
+            answer = stub.ModelMetadata(request, timeout=left_s)
+            return await answer, await answer.trailing_metadata()
+
+        response, trailing = await with_retries(
+            lambda left_s: self._attempt(call, left_s), self.link.retries, self.timeout_s
         )
-        try:
-            response = await call
-            trailing = await call.trailing_metadata()
-        except grpc.aio.AioRpcError as exc:
-            raise _from_grpc_error(exc) from None
 
         def tensors(items: Any) -> list[dict[str, Any]]:
             return [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in items]
@@ -256,16 +255,10 @@ class GrpcPredictorClient:
             return await stub.ModelInfer(request, timeout=left_s, metadata=metadata)
 
         with _Timed(self.protocol):
-            response = await with_retries(lambda: self._infer(call), self.link.retries)
+            response = await with_retries(
+                lambda left_s: self._attempt(call, left_s), self.link.retries, self.timeout_s
+            )
             return Prediction(_grpc_scores(response, len(features)), response.model_version)
-
-    async def _infer(
-        self, call: Callable[[GRPCInferenceServiceStub, float], Awaitable[pb.ModelInferResponse]]
-    ) -> pb.ModelInferResponse:
-        try:
-            return await self._once_more_if_unavailable(call)
-        except grpc.aio.AioRpcError as exc:
-            raise _from_grpc_error(exc) from None
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -317,11 +310,13 @@ class RestPredictorClient:
         self, method: str, url: str, body: bytes | None, request_id: str | None
     ) -> dict[str, Any]:
         return await with_retries(
-            lambda: self._call_once(method, url, body, request_id), self.link.retries
+            lambda left_s: self._call_once(method, url, body, request_id, left_s),
+            self.link.retries,
+            self.timeout_s,
         )
 
     async def _call_once(
-        self, method: str, url: str, body: bytes | None, request_id: str | None
+        self, method: str, url: str, body: bytes | None, request_id: str | None, left_s: float
     ) -> dict[str, Any]:
         headers = {"content-type": "application/json"}
         if request_id:
@@ -332,7 +327,7 @@ class RestPredictorClient:
                 url,
                 data=body,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                timeout=aiohttp.ClientTimeout(total=left_s),
             ) as resp:
                 payload = await resp.read()
                 if resp.status != 200:

@@ -54,10 +54,12 @@ class TransformerSettings(ServingSettings):
     """Timeout of the call to the predictor (answer: 504). KServe's
     ``--predictor_request_timeout_seconds`` sets it too (not both)."""
 
-    predictor_retries: int = Field(default=0, ge=0, le=3)
+    predictor_retries: int = Field(default=1, ge=0, le=3)
     """Retries of a predictor call that failed before it was answered (gRPC UNAVAILABLE, a
-    refused or reset connection, HTTP 502/503), within the request's deadline; never after
-    a timeout or an answer. Inference and metadata are idempotent (no state changes).
+    refused or reset connection, HTTP 502/503), within the call's timeout; never after a
+    timeout or an answer. A gRPC retry goes over a fresh channel, so one retry (the default)
+    moves a call off a draining predictor replica; 0 turns retries off. Inference and
+    metadata are idempotent (no state changes).
     KServe's ``--predictor_request_retries`` sets it too (not both)."""
 
     predictor_tls: bool = False

@@ -418,6 +418,7 @@ containers:
       {{- if $sig.enabled }}
       - name: BERTH_PREDICTOR_VERIFY_KEY
         value: /etc/berth/signing/{{ $sig.key }}
+      {{- end }}
       {{- if $p.grpcReflection }}
       - name: BERTH_PREDICTOR_GRPC_REFLECTION
         value: "true"
