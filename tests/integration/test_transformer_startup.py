@@ -113,6 +113,9 @@ def test_transformer_starts_when_the_contract_matches(
         tmp_path / "transformer.log",
         feature_service="driver_ranking_v2",
         model_metadata=str(artifact / "metadata.json"),
+        # The copied repo's online store was never materialized: every value is a fill value,
+        # which the default all-missing status would answer with 503.
+        all_missing_status="200",
     )
     try:
         proc.wait_ready(120)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from berth.featurerepo import REDIS_YAML, REPO_DIR
@@ -76,10 +76,17 @@ class TransformerSettings(ServingSettings):
     max_candidates: int = Field(default=200, gt=0)
     """Most candidate drivers (rows) in one request; more is a 400 naming the field."""
 
-    all_missing_status: Literal[200, 503] = 503
+    all_missing_status: int = 503
     """A request none of whose entities has a stored feature (a flushed or evicted store):
     ``503`` answers 503 + Retry-After instead of a ranking made of fill values alone; ``200``
     fills them (the answer still says so: ``x-berth-filled-values``, ``filled_values``)."""
+
+    @field_validator("all_missing_status")
+    @classmethod
+    def _all_missing_status(cls, value: int) -> int:
+        if value not in (200, 503):
+            raise ValueError("must be 503 or 200")
+        return value
 
     missing_policy: dict[str, Policy] = Field(default_factory=dict)
     """Per feature view, what to do when an entity has no value (JSON map view -> policy):
