@@ -152,6 +152,29 @@ def _canary(args: argparse.Namespace, argv: list[str]) -> int:
     return 0 if all(s["meets_bar"] for s in result["scenarios"]) else 1
 
 
+def _capacity(args: argparse.Namespace) -> int:
+    from benchmarks import capacity
+
+    costs = capacity.load_costs(Path(args.results) if args.results else None)
+    if args.redis_hmget_per_s:
+        costs.hmget_per_s_per_shard = args.redis_hmget_per_s
+        costs.sources["hmget_per_s_per_shard"] = "--redis-hmget-per-s"
+    elif costs.hmget_per_s_per_shard is None:
+        costs.hmget_per_s_per_shard = capacity.measure_hmget_per_s()
+        costs.sources["hmget_per_s_per_shard"] = (
+            "measured now: redis-benchmark, 50 clients, 11 pipelined 8-field HMGETs"
+        )
+    try:
+        plan = capacity.plan(args.rps, args.p99_ms, costs, args.headroom)
+    except ValueError as exc:
+        print(f"capacity: {exc}", file=sys.stderr)
+        return 2
+    print(capacity.table(plan, costs))
+    Path(args.values).write_text(capacity.values_yaml(plan))
+    print(f"\nwrote {args.values} (helm install berth helm/berth -f {args.values})")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from benchmarks import report
 
@@ -159,6 +182,20 @@ def _report(args: argparse.Namespace) -> int:
     results = json.loads((out / "results.json").read_text())
     report.write(results, out)
     print(report.summary_markdown(results))
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from benchmarks import batch
+
+    if not (Path(args.artifact) / "metadata.json").exists():
+        print(f"no artifact at {args.artifact}: run `berth build`", file=sys.stderr)
+        return 2
+    out = Path(args.out).resolve()
+    opts = (args.rows, args.workers, args.chunk_rows, args.batch_rows)
+    result = batch.run(Path(args.artifact), out, *opts)
+    print(batch.markdown(result))
+    print(f"wrote {out}/batch.json, batch.md")
     return 0
 
 
@@ -181,6 +218,30 @@ def _add_load_args(p: argparse.ArgumentParser, rate_help: str) -> None:
     p.add_argument("--model", default="driver-ranking")
     p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("--max-outstanding", type=int, default=512)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    import shutil
+
+    from benchmarks import explain_bench
+    from berth.datagen import generate
+    from berth.featurerepo import copy_repo
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="berth-explain-") as tmp:
+        repo = copy_repo(Path(tmp) / "repo")
+        if args.data:
+            shutil.copytree(Path(args.data), repo / "data")
+        else:
+            generate(repo / "data")
+        result = explain_bench.run(
+            repo, Path(args.artifact).resolve(), Path(tmp) / "stack", args.seconds, args.explainers
+        )
+    (out / "explain.json").write_text(json.dumps(result, indent=2))
+    (out / "explain.md").write_text(explain_bench.markdown(result))
+    print(explain_bench.markdown(result))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,8 +312,30 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--window", type=int, default=12, help="seconds per look (fresh windows)")
     ca.add_argument("--max-looks", type=int, default=5, help="looks before an analysis holds")
 
+    ex = sub.add_parser("explain", help=":explain cost and :predict p99 under explain load")
+    ex.add_argument("--out", required=True, help="explain.json and explain.md go here")
+    ex.add_argument("--artifact", default=str(DEFAULT_ARTIFACT))
+    ex.add_argument("--data", help="parquet data dir to copy (default: generate fresh data)")
+    ex.add_argument("--seconds", type=float, default=20.0, help="each :predict latency point")
+    ex.add_argument("--explainers", type=int, default=2, help="explain clients in the load")
+
     rp = sub.add_parser("report", help="rewrite report.md and latency.png from results.json")
     rp.add_argument("--out", required=True)
+
+    ca = sub.add_parser("capacity", help="replicas, CPU and Redis shards for a target load")
+    ca.add_argument("--rps", type=float, required=True, help="target requests per second")
+    ca.add_argument("--p99-ms", type=float, required=True, help="p99 latency bound (ms)")
+    ca.add_argument("--results", help="results.json of `compare` (default: README's last run)")
+    ca.add_argument("--headroom", type=float, default=0.3, help="spare share of every resource")
+    ca.add_argument("--redis-hmget-per-s", type=float, help="HMGET/s per shard (skip measuring)")
+    ca.add_argument("--values", default="capacity-values.yaml", help="values file to write")
+    ba = sub.add_parser("batch", help="berth batch-score: local engine vs Ray, rows/s")
+    ba.add_argument("--out", required=True, help="batch.json, batch.md, progress.jsonl go here")
+    ba.add_argument("--artifact", default=str(DEFAULT_ARTIFACT), help="artifact directory")
+    ba.add_argument("--rows", type=int, default=1_000_000, help="entity rows generated")
+    ba.add_argument("--workers", type=int, default=2, help="Ray workers")
+    ba.add_argument("--chunk-rows", type=int, default=100_000)
+    ba.add_argument("--batch-rows", type=int, default=8192)
 
     return parser
 
@@ -270,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         "predictor": _predictor,
         "features": _features,
         "report": _report,
+        "capacity": _capacity,
+        "explain": _explain,
+        "batch": _batch,
     }
     return handlers[args.command](args)
 

@@ -492,6 +492,10 @@ def _features_summary(detail: dict[str, Any]) -> dict[str, Any]:
         "berth_feast_source_p50_ms": p50("berth_feast_source"),
     }
     out.update(detail["ratios_p50"])
+    cluster = detail.get("cluster", {})
+    for name in ("berth_cluster", "feast_sdk_cluster", "redis_cluster_floor"):
+        out[f"{name}_p50_ms"] = cluster[name]["p50_ms"] if name in cluster else None
+    out["berth_cluster_over_floor"] = cluster.get("berth_cluster_over_floor")
     out["detail"] = detail
     return out
 
@@ -513,7 +517,7 @@ def _predictor_summary(kernels: dict[str, Any], batching: dict[str, Any]) -> dic
 
 
 def _targets(results: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    """The issue's three targets, each with its value from this run."""
+    """The issues' targets, each with its value from this run."""
     e2e, feats, pred = results["e2e"], results["features"], results["predictor"]
     rows = [
         ("e2e " + key + ": Berth / baseline", ">= 5.0", e2e.get("berth_over_baseline"), 5.0),
@@ -521,6 +525,8 @@ def _targets(results: dict[str, Any], key: str) -> list[dict[str, Any]]:
          feats.get("berth_over_floor"), -2.0),
         ("predictor rows/s at batch 64: int8 / fp32", ">= 1.5", pred.get("int8_over_fp32_b64"),
          1.5),
+        ("feature read p50 on Redis Cluster: Berth / redis-py cluster pipeline", "<= 2.0",
+         feats.get("berth_cluster_over_floor"), -2.0),
     ]  # fmt: skip
     return [
         {

@@ -13,7 +13,8 @@ the same Redis, in interleaved rounds, one read at a time on one event loop:
   keys, same hash fields), replies left as bytes: the cost of the network round trip and
   Redis itself, nothing else. ``redis_floor_async`` is the same through ``redis.asyncio``.
 
-``berth_matches_feast_sdk`` checks that both Berth sources return the same matrix.
+``berth_matches_feast_sdk`` checks that both Berth sources return the same matrix. The same
+readers on a 3-master Redis Cluster come under ``cluster`` (``benchmarks.features_cluster``).
 """
 
 from __future__ import annotations
@@ -227,7 +228,13 @@ def ratios(result: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def run(ws: Workspace, candidates: int, reads: int) -> dict[str, Any]:
+def run(ws: Workspace, candidates: int, reads: int, cluster: bool = True) -> dict[str, Any]:
+    """The plain-Redis rows, then (``cluster``) the Redis Cluster rows under ``"cluster"``
+    (``benchmarks.features_cluster``)."""
     result = asyncio.run(compare_reads(ws, candidates, reads))
     result["ratios_p50"] = ratios(result)
+    if cluster:
+        from benchmarks import features_cluster
+
+        result["cluster"] = features_cluster.run(ws, candidates, reads)
     return result

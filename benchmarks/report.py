@@ -61,6 +61,22 @@ def summary_rows(results: dict[str, Any]) -> list[list[Any]]:
             feats.get("berth_feast_source_p50_ms"),
             "Berth's reader on Feast's SDK (other stores)",
         ],
+        [
+            "features.berth_cluster_p50_ms",
+            feats.get("berth_cluster_p50_ms"),
+            "Berth's read on a 3-master Redis Cluster",
+        ],
+        [
+            "features.feast_sdk_cluster_p50_ms",
+            feats.get("feast_sdk_cluster_p50_ms"),
+            "get_online_features().to_dict() on the cluster",
+        ],
+        [
+            "features.redis_cluster_floor_p50_ms",
+            feats.get("redis_cluster_floor_p50_ms"),
+            "redis-py RedisCluster pipeline (floor)",
+        ],
+        ["features.berth_cluster_over_floor", feats.get("berth_cluster_over_floor"), "target <= 2"],
         ["predictor.int8_rows_per_s_b64", pred["int8_rows_per_s_b64"], "ORT int8, 1 thread"],
         ["predictor.fp32_rows_per_s_b64", pred["fp32_rows_per_s_b64"], "ORT fp32, 1 thread"],
         ["predictor.torch_eager_rows_per_s_b64", pred.get("torch_eager_rows_per_s_b64"), ""],
@@ -241,6 +257,7 @@ def markdown(results: dict[str, Any]) -> str:
         "Berth's direct Redis source returns the same matrix as its Feast-SDK source: "
         f"{_fmt(feats['detail'].get('berth_matches_feast_sdk'))}.",
         "",
+        *_cluster_lines(feats["detail"].get("cluster")),
         "## Predictor alone (rows/s, 1 ORT/torch thread, interleaved rounds, median)",
         "",
     ]
@@ -409,3 +426,26 @@ def plot(results: dict[str, Any], path: Path) -> None:
 def write(results: dict[str, Any], out: Path) -> None:
     plot(results, out / "latency.png")
     (out / "report.md").write_text(markdown(results))
+
+
+def _cluster_lines(cluster: dict[str, Any] | None) -> list[str]:
+    """The same read on a Redis Cluster (``benchmarks.features_cluster``), if it ran."""
+    from benchmarks.features_cluster import CLUSTER_READERS
+
+    if not cluster:
+        return []
+    floor = cluster["redis_cluster_floor"]["p50_ms"]
+    rows = [
+        [name, *(cluster[name][f"p{q}_ms"] for q in (50, 90, 99)), cluster[name]["p50_ms"] / floor]
+        for name in CLUSTER_READERS
+        if name in cluster
+    ]
+    return [
+        f"On a {cluster['masters']}-master Redis Cluster (loopback), the same requests:",
+        "",
+        *_table(["reader", "p50 ms", "p90 ms", "p99 ms", "p50 / cluster floor"], rows),
+        "",
+        "Berth's cluster read returns the same matrix as its Feast-SDK source: "
+        f"{_fmt(cluster.get('berth_cluster_matches_feast_sdk'))}.",
+        "",
+    ]

@@ -6,10 +6,17 @@ An artifact is a directory::
     model.fp32.onnx     the exported float model, for parity checks and benchmarks
     metadata.json       :class:`ArtifactMetadata`, with the sha256 of every other file
     MODEL_CARD.md       human-readable summary generated from the metadata
+    model.sig           optional: OpenSSF model-signing signature over every other file,
+                        ``metadata.json`` included (``berth sign``, :mod:`berth.signing`);
+                        kept out of the digest list
 
 ``metadata.json`` also carries a digest of its own bytes (``metadata_sha256``, computed with
 that field zeroed), so a changed byte in any file of the artifact is detected by
 :func:`verify_artifact`, which the predictor calls before it loads anything.
+
+Schema version 2 adds ``data_contract`` (the values each feature may take, from
+``feature_repo/data_contract.yaml``) and ``metrics.slices`` (per-slice quality); version-1
+files still load (those fields empty).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ METADATA_FILE = "metadata.json"
 MODEL_FILE = "model.onnx"
 FP32_MODEL_FILE = "model.fp32.onnx"
 MODEL_CARD_FILE = "MODEL_CARD.md"
+SIGNATURE_FILE = "model.sig"
 _ZERO_DIGEST = "0" * 64
 
 FeatureDtype = Literal["float32", "float64", "int64"]
@@ -59,6 +67,55 @@ class TensorSpec(_Strict):
     shape: list[int]
 
 
+class FeatureRule(_Strict):
+    """The values one feature may take (its data contract): a range or a set, and how many
+    values a training set may miss."""
+
+    name: str
+    dtype: FeatureDtype
+    min: float | None = None
+    max: float | None = None
+    allowed: list[float] | None = None
+    max_null_share: float = Field(default=0.0, ge=0, le=1)
+
+    def describe(self) -> str:
+        if self.allowed is not None:
+            return "allowed {" + ", ".join(f"{v:g}" for v in self.allowed) + "}"
+        lo = "-inf" if self.min is None else f"{self.min:g}"
+        hi = "inf" if self.max is None else f"{self.max:g}"
+        return f"range [{lo}, {hi}]"
+
+
+class DataContract(_Strict):
+    """Every model feature's rule, in input order; ``source`` names the file it came from."""
+
+    source: str
+    features: list[FeatureRule]
+
+
+class SliceMetrics(_Strict):
+    """Held-out quality inside one slice (e.g. ``pickup_hour_band`` = ``rush``)."""
+
+    slice: str
+    group: str
+    rows: int
+    positive_rate: float
+    auc_fp32: float | None = Field(description="None when the slice holds one class only")
+    auc_int8: float | None
+    logloss_fp32: float
+    logloss_int8: float
+    ece_fp32: float = Field(description="expected calibration error, 10 equal-width bins")
+    ece_int8: float
+
+
+class SliceGate(_Strict):
+    """The limits the slice gate enforced when the artifact was packaged."""
+
+    max_auc_gap: float = Field(description="largest fp32 AUC gap between groups of a slice")
+    max_int8_auc_drop: float = Field(description="largest fp32 - int8 AUC drop in any group")
+    min_rows: int = Field(description="groups with fewer held-out rows are reported, not gated")
+
+
 class ModelMetrics(_Strict):
     """Held-out (time-split) evaluation of the float and int8 models."""
 
@@ -68,6 +125,8 @@ class ModelMetrics(_Strict):
     logloss_int8: float
     max_abs_diff: float = Field(description="max |p_fp32 - p_int8| on the held-out rows")
     heldout_rows: int
+    slices: list[SliceMetrics] = Field(default_factory=list)
+    slice_gate: SliceGate | None = None
 
 
 class TrainingData(_Strict):
@@ -83,7 +142,7 @@ class TrainingData(_Strict):
 class ArtifactMetadata(_Strict):
     """``metadata.json``: everything a server needs to serve the model and check contracts."""
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = 2
     name: str
     version: str
     feature_service: str
@@ -93,6 +152,9 @@ class ArtifactMetadata(_Strict):
     quantization: Literal["static", "dynamic"]
     metrics: ModelMetrics
     training_data: TrainingData
+    data_contract: DataContract | None = Field(
+        default=None, description="schema_version 2: the features' data contract"
+    )
     created_at: datetime
     files: dict[str, str] = Field(description="file name -> sha256 of its bytes")
     metadata_sha256: str = _ZERO_DIGEST

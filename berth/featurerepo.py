@@ -22,7 +22,15 @@ if TYPE_CHECKING:
 REPO_DIR = Path(__file__).resolve().parent.parent / "feature_repo"
 REDIS_YAML = "feature_store.yaml"
 SQLITE_YAML = "feature_store.sqlite.yaml"
-REPO_FILES = ("berth_features.py", REDIS_YAML, SQLITE_YAML, ".feastignore")
+CLUSTER_YAML = "feature_store.redis_cluster.yaml"  # redis_type: redis_cluster
+REPO_FILES = (
+    "berth_features.py",
+    REDIS_YAML,
+    SQLITE_YAML,
+    CLUSTER_YAML,
+    ".feastignore",
+    "data_contract.yaml",
+)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from berth.testing import (
     predictor_process,
     transformer_process,
 )
+from berth.testing_cluster import RedisClusterServers
 
 MODEL = "driver-ranking"
 ERROR = 0  # status of a request that got no HTTP answer (connection error, client timeout)
@@ -212,7 +213,8 @@ def instances(n: int = 5, first_driver: int = 1001, customer: int = 7) -> dict[s
 
 
 class ServingStack:
-    """redis-server + predictor + transformer (gRPC V2 between them) on loopback ports."""
+    """redis-server (or a running Redis Cluster) + predictor + transformer (gRPC V2 between
+    them) on loopback ports."""
 
     def __init__(
         self,
@@ -221,8 +223,10 @@ class ServingStack:
         root: Path,
         transformer_env: dict[str, str] | None = None,
         predictor_env: dict[str, str] | None = None,
+        redis_cluster: RedisClusterServers | None = None,
     ) -> None:
         self.root = root
+        self.cluster = redis_cluster  # a running Redis Cluster to use instead of redis-server
         self.repo = Path(
             shutil.copytree(
                 repo, root / "repo", ignore=shutil.ignore_patterns("registry.db", "online_store.db")
@@ -259,8 +263,19 @@ class ServingStack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def connection_string(self) -> str:
+        return self.cluster.connection_string if self.cluster else self.redis.connection_string
+
+    @property
+    def store_yaml(self) -> Path:
+        from berth.featurerepo import CLUSTER_YAML, REDIS_YAML
+
+        return self.repo / (CLUSTER_YAML if self.cluster else REDIS_YAML)
+
     def start(self) -> ServingStack:
-        self.redis.start()
+        if self.cluster is None:
+            self.redis.start()
         self.predictor = self.start_predictor()
         self.materialize()
         self.transformer = self.start_transformer()
@@ -279,8 +294,9 @@ class ServingStack:
 
     def start_transformer(self) -> ServerProcess:
         env = {
-            "REDIS_CONNECTION_STRING": self.redis.connection_string,
+            "REDIS_CONNECTION_STRING": self.connection_string,
             "BERTH_TRANSFORMER_FEATURE_REPO": str(self.repo),
+            "BERTH_TRANSFORMER_FEATURE_STORE_YAML": str(self.store_yaml),
             "BERTH_TRANSFORMER_MODEL_METADATA": str(self.artifact / "metadata.json"),
             **self.transformer_env,
         }
@@ -293,11 +309,11 @@ class ServingStack:
         ).start()
 
     def materialize(self) -> None:
-        """Apply the repo and put every entity's latest row into this Redis."""
+        """Apply the repo and put every entity's latest row into this Redis (or cluster)."""
         from berth.featurerepo import materialize_latest
 
-        with patched_env(REDIS_CONNECTION_STRING=self.redis.connection_string):
-            materialize_latest(self.repo)
+        with patched_env(REDIS_CONNECTION_STRING=self.connection_string):
+            materialize_latest(self.repo, self.store_yaml)
 
     def save_redis(self) -> None:
         """Snapshot Redis to its dir: a restart on the same port comes back with the data."""

@@ -1,7 +1,8 @@
 """Local mode: ``berth up`` and ``berth demo`` run the containers' entrypoints on loopback.
 
 ``berth up`` builds the artifact if absent (``berth build``), applies the Feast repo,
-materializes its features into an online store -- the Redis at ``--redis URL``; else a private
+materializes its features into an online store -- the Redis at ``--redis URL`` or the Redis
+Cluster at ``--redis-cluster NODES`` (Feast's connection string); else a private
 ``redis-server`` on a free port when the binary exists; else Feast's SQLite store, saying so --
 starts ``python -m berth_predictor`` and ``python -m berth_transformer`` as child processes,
 waits until both are ready, prints how to call them and stops everything on Ctrl-C / SIGTERM.
@@ -77,6 +78,7 @@ class LocalStack:
     port: int
     grpc_port: int
     redis_url: str | None = None
+    redis_cluster: str | None = None  # Feast's "host:port,host:port[,password=..,ssl=true]"
     online_store: str | None = None  # "sqlite" forces the embedded store
     predictor_protocol: str = "grpc-v2"
     data_args: list[str] = field(default_factory=list)
@@ -187,10 +189,19 @@ class LocalStack:
         return read_metadata(self.artifact)
 
     def _online_store(self) -> tuple[Path, dict[str, str], str]:
-        from berth.featurerepo import REDIS_YAML, SQLITE_YAML, redis_connection_string
+        from berth.featurerepo import (
+            CLUSTER_YAML,
+            REDIS_YAML,
+            SQLITE_YAML,
+            redis_connection_string,
+        )
 
         if self.online_store == "sqlite":
             return self.repo / SQLITE_YAML, {}, "Feast SQLite (embedded)"
+        if self.redis_cluster:
+            nodes = ",".join(p for p in self.redis_cluster.split(",") if "=" not in p)
+            env = {"REDIS_CONNECTION_STRING": self.redis_cluster}
+            return self.repo / CLUSTER_YAML, env, f"Redis Cluster {nodes}"
         if self.redis_url:
             conn = redis_connection_string(self.redis_url)
             return self.repo / REDIS_YAML, {"REDIS_CONNECTION_STRING": conn}, self.redis_url
@@ -307,6 +318,7 @@ def _stack(args: argparse.Namespace, port: int, grpc_port: int) -> LocalStack:
         port=port,
         grpc_port=grpc_port,
         redis_url=args.redis,
+        redis_cluster=args.redis_cluster,
         online_store=args.online_store,
         predictor_protocol=args.predictor_protocol,
         data_args=data_args,
@@ -522,6 +534,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="materialize into this Redis "
         "(redis://host:port[/db]); default: a private redis-server",
+    )
+    store.add_argument(
+        "--redis-cluster",
+        metavar="NODES",
+        help="materialize into this Redis Cluster, Feast's connection string "
+        "(host:port[,host:port...][,username=..,password=..,ssl=true,ssl_ca_certs=..])",
     )
     store.add_argument("--online-store", choices=["sqlite"], help="use Feast's SQLite store")
     parser.add_argument(

@@ -17,6 +17,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +61,77 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class RedisServer:
-    """A private ``redis-server`` on a free loopback port in a temp dir; no persistence."""
+@dataclass(frozen=True)
+class TlsFiles:
+    """A key and the self-signed certificate for 127.0.0.1 that is also its own CA."""
 
-    def __init__(self, port: int | None = None) -> None:
+    cert: Path
+    key: Path
+
+    def client_params(self) -> str:
+        """Feast's connection-string options for a client that trusts this certificate."""
+        return f"ssl=true,ssl_ca_certs={self.cert}"
+
+
+def self_signed_tls(directory: Path) -> TlsFiles:
+    """A fresh EC key and a one-day self-signed certificate for 127.0.0.1 (IP SAN) in
+    ``directory``, made with ``cryptography``."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth-test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    files = TlsFiles(directory / "redis.crt", directory / "redis.key")
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return files
+
+
+class RedisServer:
+    """A private ``redis-server`` on a free loopback port in a temp dir; no persistence.
+
+    ``tls``: serve TLS only (on :attr:`port`); ``user``: an ACL ``(name, password)`` that is the
+    only way in (the default user is off); ``args``: more ``redis-server`` options.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        tls: TlsFiles | None = None,
+        user: tuple[str, str] | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
         self.port = port or free_port()
+        self.tls = tls
+        self.user = user
+        self.args = list(args)
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -78,33 +145,41 @@ class RedisServer:
 
     @property
     def connection_string(self) -> str:
-        """Feast's form of the address."""
-        return f"{LOOPBACK}:{self.port}"
+        """Feast's form of the address (with the TLS and ACL options when it has them)."""
+        parts = [f"{LOOPBACK}:{self.port}"]
+        if self.user:
+            parts.append(f"username={self.user[0]},password={self.user[1]}")
+        if self.tls:
+            parts.append(self.tls.client_params())
+        return ",".join(parts)
+
+    def _command(self, directory: str) -> list[str]:
+        command = ["redis-server", "--bind", LOOPBACK, "--save", "", "--appendonly", "no"]
+        command += ["--dir", directory]
+        if self.tls:
+            command += ["--port", "0", "--tls-port", str(self.port)]
+            command += ["--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key)]
+            command += ["--tls-ca-cert-file", str(self.tls.cert), "--tls-auth-clients", "no"]
+        else:
+            command += ["--port", str(self.port)]
+        if self.user:
+            name, password = self.user
+            command += ["--user", name, "on", f">{password}", "~*", "&*", "+@all"]
+            command += ["--user", "default", "off"]
+        return command + self.args
 
     def start(self, timeout_s: float = 10.0) -> RedisServer:
         if self._dir is None:
             self._dir = tempfile.TemporaryDirectory(prefix="berth-redis-")
         self._proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                LOOPBACK,
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self._dir.name,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            self._command(self._dir.name), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, self.port), 0.2):
                 return self
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self._proc.returncode}")
             time.sleep(0.05)
         raise RuntimeError(f"redis-server did not listen on {self.port}")
 
@@ -116,6 +191,17 @@ class RedisServer:
     def resume(self) -> None:
         if self._proc is not None:
             self._proc.send_signal(signal.SIGCONT)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash: no goodbye to clients or to the cluster)."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(10)
+            self._proc = None
 
     def stop(self) -> None:
         """Stop the server (the port stays reserved for a restart with :meth:`start`)."""
@@ -142,8 +228,9 @@ class ServerProcess:
         log_path: Path | None = None,
         cwd: Path | None = None,
         nice: int = 0,
+        executable: str | None = None,
     ) -> None:
-        self.args = [sys.executable, *args]
+        self.args = [executable or sys.executable, *args]
         self.nice = nice  # niceness of the process and every thread it makes
         self.ready_url = ready_url
         self.env = {**os.environ, **(env or {})}
@@ -365,3 +452,33 @@ def repackaged_artifact(source: Path, target: Path, version: str) -> Path:
     shutil.copytree(source, target)
     write_metadata(target, read_metadata(target).model_copy(update={"version": version}))
     return target
+
+
+MLFLOW_VENV = Path(__file__).resolve().parent.parent / ".venv-mlflow"
+
+
+def mlflow_executable() -> str | None:
+    """``$BERTH_MLFLOW``, else the ``mlflow`` of ``.venv-mlflow`` (scripts/setup.sh makes it:
+    the server needs the full ``mlflow`` package, whose pins clash with the serving ones)."""
+    found = os.environ.get("BERTH_MLFLOW") or str(MLFLOW_VENV / "bin" / "mlflow")
+    return found if os.access(found, os.X_OK) else None
+
+
+def mlflow_server_process(root: Path, port: int | None = None) -> tuple[ServerProcess, str]:
+    """``mlflow server`` on a free loopback port, its SQLite backend and artifact store under
+    ``root``; (process, tracking URI). Not started."""
+    executable = mlflow_executable()
+    if executable is None:
+        raise RuntimeError("no mlflow server: run scripts/setup.sh (it makes .venv-mlflow)")
+    port = port or free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    args = [
+        *("server", "--host", LOOPBACK, "--port", str(port), "--workers", "1"),
+        *("--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"),
+        *("--artifacts-destination", str(root / "artifacts")),
+    ]
+    url = f"http://{LOOPBACK}:{port}"
+    process = ServerProcess(
+        args, f"{url}/health", log_path=root / "mlflow.log", executable=executable
+    )
+    return process, url

@@ -12,6 +12,7 @@ import pytest
 
 from berth.loadtest import ServingStack
 from berth.testing import RedisServer
+from berth.testing_cluster import RedisClusterServers
 
 SMALL_DATA = ["--drivers", "40", "--customers", "120", "--days", "3", "--rides", "6000"]
 
@@ -59,6 +60,17 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """A real 6-node Redis Cluster (3 masters, 1 replica each) on loopback, shared; a test
+    that kills a node starts its own."""
+    if not RedisClusterServers.available():
+        pytest.skip("redis-server/redis-cli not found (apt-get install redis-server)")
+    cluster = RedisClusterServers().start()
+    yield cluster
+    cluster.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,10 @@
-"""``python -m berth.kube render-manifests [--check] [--out DIR] [--namespace NS]``.
+"""``python -m berth.kube render-manifests|chart-readme|chart-digest [--check]``.
 
-Renders ``manifests/`` (kustomize base and overlays) from ``helm/berth``; ``--check`` writes
-nothing and exits 1 when the files on disk differ from a fresh render.
+``render-manifests [--out DIR] [--namespace NS]`` renders ``manifests/`` (kustomize base,
+components and overlays) from ``helm/berth``; ``chart-readme`` writes ``helm/berth/README.md``
+from the values' comments and schema; ``chart-digest`` records the chart's content digest
+beside its version in ``Chart.yaml`` (refused when the content changed and the version did
+not). ``--check`` writes nothing and exits 1 when the files differ from a fresh render.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from berth.kube import chartdocs, chartversion
 from berth.kube.chart import CHART_DIR, NAMESPACE
 from berth.kube.manifests import MANIFESTS_DIR, OVERLAYS, check_manifests, write_manifests
 
@@ -32,11 +36,47 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"namespace to render into (default {NAMESPACE}); names inside the objects "
         "(hosts, peers) follow it, which kustomize's namespace field would not do",
     )
+    for name, text in (
+        ("chart-readme", "write helm/berth/README.md from values.yaml comments and the schema"),
+        ("chart-digest", "record the chart's content digest beside its version in Chart.yaml"),
+    ):
+        command = sub.add_parser(name, help=text, description=text)
+        command.add_argument("--check", action="store_true", help="exit 1 when it is stale")
+        command.add_argument("--chart", type=Path, default=CHART_DIR, help="chart directory")
     return parser
+
+
+def _chart_readme(chart: Path, check: bool) -> int:
+    if check:
+        if chartdocs.check_readme(chart):
+            return 0
+        print(f"{chart / chartdocs.README} is stale: run `python -m berth.kube chart-readme`")
+        return 1
+    print(f"wrote {chartdocs.write_readme(chart)}")
+    return 0
+
+
+def _chart_digest(chart: Path, check: bool) -> int:
+    if check:
+        found = chartversion.problems(chart)
+        for problem in found:
+            print(problem, file=sys.stderr)
+        return 1 if found else 0
+    try:
+        digest = chartversion.record_digest(chart)
+    except chartversion.VersionNotBumped as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"recorded {chartversion.chart_version(chart)} {digest}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "chart-readme":
+        return _chart_readme(args.chart, args.check)
+    if args.command == "chart-digest":
+        return _chart_digest(args.chart, args.check)
     if args.check:
         drift = check_manifests(args.out, args.chart, args.namespace)
         if drift:

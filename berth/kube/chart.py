@@ -16,6 +16,19 @@ RELEASE = "berth"
 NAMESPACE = "berth"
 """Namespace the manifests are rendered into."""
 HOOK_ANNOTATION = "helm.sh/hook"
+MONITORING_API = "monitoring.coreos.com/v1"
+"""The Prometheus Operator's API: PodMonitor and PrometheusRule render only where it is served."""
+CLUSTER_API_VERSIONS: tuple[str, ...] = (
+    "serving.kserve.io/v1beta1",
+    MONITORING_API,
+    "security.istio.io/v1",
+)
+"""The custom APIs of the cluster a scenario renders for (``helm template --api-versions``):
+KServe, the Prometheus Operator and Istio."""
+SCENARIO_API_VERSIONS: dict[str, tuple[str, ...]] = {
+    "no-prometheus-operator": tuple(v for v in CLUSTER_API_VERSIONS if v != MONITORING_API),
+}
+"""Scenarios rendered for a cluster with other APIs than :data:`CLUSTER_API_VERSIONS`."""
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str, str]
@@ -32,6 +45,11 @@ def scenario_values(scenario: str, chart_dir: Path = CHART_DIR) -> dict[str, Any
     if not isinstance(values, dict):
         raise ValueError(f"{path}: values must be a mapping")
     return values
+
+
+def scenario_api_versions(scenario: str) -> tuple[str, ...]:
+    """The API versions ``ci/<scenario>-values.yaml`` renders with."""
+    return SCENARIO_API_VERSIONS.get(scenario, CLUSTER_API_VERSIONS)
 
 
 def scenarios(chart_dir: Path = CHART_DIR) -> list[str]:
@@ -57,14 +75,26 @@ def render_templates(
     chart_dir: Path = CHART_DIR,
     release: str = RELEASE,
     namespace: str = NAMESPACE,
+    api_versions: tuple[str, ...] = CLUSTER_API_VERSIONS,
 ) -> dict[str, str]:
-    """Template path -> rendered text, as ``helm template`` renders them (schema checked)."""
-    import helm_python
+    """Template path -> rendered text, as ``helm template --api-versions ...`` renders them
+    (schema checked). ``Chart.render`` of helm-python-sdk 0.2.2 has no parameter for the API
+    versions its C library takes (``api_versions``), so its render call is made directly."""
+    import json
 
+    import helm_python
+    from helm_python import _native
+
+    opts = {
+        "name": release,
+        "namespace": namespace,
+        "is_install": True,
+        "api_versions": list(api_versions),
+    }
     with helm_python.Chart.load(chart_dir) as chart:
-        rendered: dict[str, str] = chart.render(
-            values or {}, name=release, namespace=namespace, is_install=True
-        )
+        payload = json.dumps(values or {})
+        out = _native.call_string("helm_render", chart._raw(), payload, json.dumps(opts))
+    rendered: dict[str, str] = json.loads(out)
     return rendered
 
 
@@ -75,6 +105,7 @@ def render_objects(
     release: str = RELEASE,
     namespace: str = NAMESPACE,
     hooks: bool = False,
+    api_versions: tuple[str, ...] = CLUSTER_API_VERSIONS,
 ) -> list[Obj]:
     """The Kubernetes objects the chart renders for ``values``, in template order.
 
@@ -84,7 +115,9 @@ def render_objects(
     import yaml
 
     objects: list[Obj] = []
-    rendered = render_templates(values, chart_dir=chart_dir, release=release, namespace=namespace)
+    rendered = render_templates(
+        values, chart_dir=chart_dir, release=release, namespace=namespace, api_versions=api_versions
+    )
     for template in sorted(rendered):
         if not template.endswith((".yaml", ".yml")):
             continue  # NOTES.txt

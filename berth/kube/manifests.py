@@ -1,8 +1,11 @@
 """Render ``manifests/`` (kustomize base + overlays) from the chart: one source of truth.
 
-The base is the chart rendered with ``ci/default-values.yaml`` (plus :data:`MANIFEST_VALUES`),
-one file per object. Each overlay is the chart rendered with its scenario's values, written as
-the difference to the base: objects only the overlay has (resources), objects it lacks
+The base is the chart rendered with ``ci/default-values.yaml`` (plus :data:`MANIFEST_VALUES`)
+for a cluster with KServe only, one file per object: it needs no Prometheus Operator. Each
+kustomize component under ``components/`` adds what the chart renders when the cluster serves
+one more API (``prometheus-operator``: the PodMonitors); an overlay or your own kustomization
+lists it under ``components:``. Each overlay is the chart rendered with its scenario's values,
+written as the difference to the base: objects only the overlay has (resources), objects it lacks
 (``$patch: delete``) and RFC 6902 patches for the fields that differ. ``kubectl kustomize`` of an
 overlay therefore gives exactly the overlay's Helm render (tests/k8s checks it).
 """
@@ -17,6 +20,7 @@ from typing import Any
 
 from berth.kube.chart import (
     CHART_DIR,
+    MONITORING_API,
     NAMESPACE,
     RELEASE,
     REPO_ROOT,
@@ -47,6 +51,12 @@ HEADER = (
     "# Do not edit: change the chart or its ci/ values and re-render (a test fails on drift).\n"
 )
 KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+COMPONENT = {"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component"}
+MANIFEST_API_VERSIONS: tuple[str, ...] = ("serving.kserve.io/v1beta1",)
+"""The custom APIs the base and overlays are rendered for: KServe alone."""
+COMPONENTS: dict[str, tuple[str, ...]] = {"prometheus-operator": (MONITORING_API,)}
+"""Component directory -> the APIs it adds (its objects: the default render's difference)."""
+MANAGED_BY = "app.kubernetes.io/managed-by"
 
 
 @dataclass(frozen=True)
@@ -146,11 +156,41 @@ def json_patch(old: Any, new: Any, path: list[str | int] | None = None) -> list[
 # -- render --------------------------------------------------------------------------------------
 
 
-def _objects(scenario: str, chart_dir: Path, namespace: str) -> dict[Key, Obj]:
+def _managed_by_kustomize(data: Any) -> Any:
+    """The render with every ``app.kubernetes.io/managed-by`` label saying kustomize (Helm
+    manages none of these files)."""
+    if isinstance(data, dict):
+        return {
+            k: "kustomize" if k == MANAGED_BY else _managed_by_kustomize(v) for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_managed_by_kustomize(v) for v in data]
+    return data
+
+
+def manifest_objects(
+    scenario: str,
+    chart_dir: Path = CHART_DIR,
+    namespace: str = NAMESPACE,
+    api_versions: tuple[str, ...] = MANIFEST_API_VERSIONS,
+) -> list[Obj]:
+    """The objects a manifests render of ``ci/<scenario>-values.yaml`` holds."""
     values = merge(scenario_values(scenario, chart_dir), MANIFEST_VALUES)
-    objects = render_objects(values, chart_dir=chart_dir, release=RELEASE, namespace=namespace)
+    objects = render_objects(
+        values, chart_dir=chart_dir, release=RELEASE, namespace=namespace, api_versions=api_versions
+    )
+    out: list[Obj] = _managed_by_kustomize(objects)
+    return out
+
+
+def _objects(
+    scenario: str,
+    chart_dir: Path,
+    namespace: str,
+    api_versions: tuple[str, ...] = MANIFEST_API_VERSIONS,
+) -> dict[Key, Obj]:
     out: dict[Key, Obj] = {}
-    for obj in objects:
+    for obj in manifest_objects(scenario, chart_dir, namespace, api_versions):
         k = key(obj)
         if k in out:
             raise ValueError(f"scenario {scenario}: the chart renders {k} twice")
@@ -190,6 +230,16 @@ def render_manifests(chart_dir: Path = CHART_DIR, namespace: str = NAMESPACE) ->
     files["base/kustomization.yaml"] = header + dump(
         {**KUSTOMIZATION, "resources": [base_names[k] for k in base]}
     )
+
+    for component, apis in COMPONENTS.items():
+        header = HEADER.format(source=f" (ci/{BASE_SCENARIO}-values.yaml, with {', '.join(apis)})")
+        extended = _objects(BASE_SCENARIO, chart_dir, namespace, (*MANIFEST_API_VERSIONS, *apis))
+        added = [obj for k, obj in extended.items() if k not in base]
+        for obj in added:
+            files[f"components/{component}/{file_name(obj)}"] = header + dump(obj)
+        files[f"components/{component}/kustomization.yaml"] = header + dump(
+            {**COMPONENT, "resources": [file_name(obj) for obj in added]}
+        )
 
     for overlay, scenario in OVERLAYS.items():
         header = HEADER.format(source=f" (ci/{scenario}-values.yaml, as a difference to base/)")
@@ -238,7 +288,7 @@ def write_manifests(
 def _on_disk(out_dir: Path) -> dict[str, str]:
     """Generated files under ``out_dir`` (base/ and overlays/ YAML)."""
     found: dict[str, str] = {}
-    for sub in ("base", "overlays"):
+    for sub in ("base", "components", "overlays"):
         for path in sorted((out_dir / sub).rglob("*.yaml")):
             found[path.relative_to(out_dir).as_posix()] = path.read_text()
     return found

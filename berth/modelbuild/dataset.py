@@ -8,13 +8,16 @@ from pathlib import Path
 import pandas as pd
 
 from berth.featurerepo import SQLITE_YAML, apply_repo, open_store, service_contract
+from berth.modelbuild.datacontract import load_contract, validate_frame
 
 LABEL = "accepted"
 RIDES_FILE = "rides.parquet"
 
 
 def build_training_set(repo: Path, service: str, workdir: Path) -> dict[str, object]:
-    """Write ``training.parquet`` and ``contract.json`` to ``workdir``.
+    """Write ``training.parquet`` and ``contract.json`` to ``workdir``; refuse (raise
+    :class:`~berth.modelbuild.datacontract.DataContractError`) when the training set breaks the
+    repo's data contract.
 
     The offline store needs no online store; the SQLite profile keeps the build free of Redis.
     """
@@ -22,6 +25,7 @@ def build_training_set(repo: Path, service: str, workdir: Path) -> dict[str, obj
     apply_repo(repo, yaml_path)
     store = open_store(repo, yaml_path)
     contract = service_contract(store, service)
+    data_contract = load_contract(repo, contract)
     rides = pd.read_parquet(repo / "data" / RIDES_FILE)
     frame = store.get_historical_features(
         entity_df=rides, features=store.get_feature_service(service)
@@ -31,6 +35,9 @@ def build_training_set(repo: Path, service: str, workdir: Path) -> dict[str, obj
     names = [f.name for f in contract]
     frame = frame[["event_timestamp", "driver_id", "customer_id", *names, LABEL]]
     frame = frame.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
+    for stale in ("training.parquet", "contract.json"):  # never train on an older set
+        (workdir / stale).unlink(missing_ok=True)
+    validate_frame(frame, data_contract, f"training set of {service}")
     workdir.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(workdir / "training.parquet", index=False)
     (workdir / "contract.json").write_text(
@@ -38,6 +45,7 @@ def build_training_set(repo: Path, service: str, workdir: Path) -> dict[str, obj
             {
                 "feature_service": service,
                 "features": [{"name": f.name, "dtype": f.dtype, "view": f.view} for f in contract],
+                "data_contract": data_contract.model_dump(mode="json"),
             },
             indent=2,
         )

@@ -1,4 +1,5 @@
-"""fp32 vs int8 on the held-out (newest) rows: AUC, log-loss, max |Δp|, and the package gate."""
+"""fp32 vs int8 on the held-out (newest) rows: AUC, log-loss, max |Δp|, per-slice quality
+(:mod:`berth.modelbuild.slices`), and the package gates."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from berth.artifact import FP32_MODEL_FILE, MODEL_FILE
 from berth.errors import BerthError
 from berth.modelbuild.dataset import LABEL, load_training_set, time_split
 from berth.modelbuild.export import INPUT_NAME
+from berth.modelbuild.slices import GATE, check_gate, slice_metrics
 from berth.modelbuild.train import feature_matrix
 
 MAX_AUC_DROP = 0.005
@@ -45,14 +47,14 @@ def score(model: Path, rows: np.ndarray) -> np.ndarray:
     return scores
 
 
-def evaluate(workdir: Path, heldout: float = 0.2) -> dict[str, float | int]:
+def evaluate(workdir: Path, heldout: float = 0.2) -> dict[str, object]:
     frame, contract = load_training_set(workdir)
     _, test = time_split(frame, heldout)
     names = [f["name"] for f in contract["features"]]
     rows = feature_matrix(test, names)
     labels = test[LABEL].to_numpy()
     p32, p8 = score(workdir / FP32_MODEL_FILE, rows), score(workdir / MODEL_FILE, rows)
-    metrics = {
+    metrics: dict[str, object] = {
         "auc_fp32": round(auc(labels, p32), 5),
         "auc_int8": round(auc(labels, p8), 5),
         "logloss_fp32": round(logloss(labels, p32), 5),
@@ -60,11 +62,22 @@ def evaluate(workdir: Path, heldout: float = 0.2) -> dict[str, float | int]:
         "max_abs_diff": round(float(np.max(np.abs(p32 - p8))), 6),
         "heldout_rows": len(test),
     }
-    (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    drop = metrics["auc_fp32"] - metrics["auc_int8"]
+    slices = slice_metrics(test, labels, p32, p8)
+    (workdir / "metrics.json").write_text(
+        json.dumps(
+            {
+                **metrics,
+                "slices": [s.model_dump(mode="json") for s in slices],
+                "slice_gate": GATE.model_dump(mode="json"),
+            },
+            indent=2,
+        )
+    )
+    drop = float(metrics["auc_fp32"]) - float(metrics["auc_int8"])  # type: ignore[arg-type]
     if drop > MAX_AUC_DROP:
         raise QualityGateError(
             f"int8 AUC {metrics['auc_int8']} is {drop:.4f} below fp32 {metrics['auc_fp32']} "
             f"(limit {MAX_AUC_DROP}): refusing to package"
         )
-    return metrics
+    check_gate(slices, GATE)
+    return {**metrics, "slices": len(slices)}

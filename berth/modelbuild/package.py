@@ -14,6 +14,7 @@ from berth.artifact import (
     MODEL_CARD_FILE,
     MODEL_FILE,
     ArtifactMetadata,
+    DataContract,
     FeatureSpec,
     ModelMetrics,
     TensorSpec,
@@ -75,6 +76,7 @@ def package(
         ),
         created_at=datetime.now(UTC).replace(microsecond=0),
         files={MODEL_FILE: "", FP32_MODEL_FILE: "", MODEL_CARD_FILE: ""},
+        data_contract=DataContract(**contract["data_contract"]),
     )
     (output / MODEL_CARD_FILE).write_text(model_card(metadata))
     write_metadata(output, metadata)
@@ -109,11 +111,59 @@ to {t.end:%Y-%m-%d %H:%M} UTC: {t.train_rows} training rows, {t.heldout_rows} he
 Max |p_fp32 - p_int8| = {m.max_abs_diff:.5f}. Packaging is refused when the int8 AUC is more
 than 0.005 below fp32.
 
+{slice_section(meta)}
 ## Features (input column order)
 | # | name | dtype | view | default (missing/stale) |
 |---|---|---|---|---|
 {rows}
 
+{contract_section(meta)}
 ## Limits
 Trained on generated data with a known signal (`berth.datagen`); not a model of real riders.
+"""
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def slice_section(meta: ArtifactMetadata) -> str:
+    """The per-slice table of the held-out rows and the gate's limits."""
+    m, gate = meta.metrics, meta.metrics.slice_gate
+    if not m.slices or gate is None:
+        return ""
+    rows = "\n".join(
+        f"| {s.slice} | {s.group} | {s.rows} | {s.positive_rate:.3f} | {_num(s.auc_fp32)} | "
+        f"{_num(s.auc_int8)} | {s.logloss_fp32:.4f} | {s.logloss_int8:.4f} | "
+        f"{s.ece_fp32:.4f} | {s.ece_int8:.4f} |"
+        for s in m.slices
+    )
+    return f"""## Slices (held-out rows)
+| slice | group | rows | positive rate | AUC fp32 | AUC int8 | log-loss fp32 | log-loss int8 \
+| ECE fp32 | ECE int8 |
+|---|---|---|---|---|---|---|---|---|---|
+{rows}
+
+Slice gate: packaging is refused when, inside a slice, the fp32 AUC gap between groups is over
+{gate.max_auc_gap} or int8's AUC is more than {gate.max_int8_auc_drop} below fp32 in any group
+(groups under {gate.min_rows} rows are reported, not gated). ECE: expected calibration error,
+10 bins.
+"""
+
+
+def contract_section(meta: ArtifactMetadata) -> str:
+    """The data contract the training set passed and served values are checked against."""
+    c = meta.data_contract
+    if c is None:
+        return ""
+    rows = "\n".join(
+        f"| `{r.name}` | {r.dtype} | {r.describe()} | {r.max_null_share:g} |" for r in c.features
+    )
+    return f"""## Data contract (`{c.source}`)
+The training set passed it (pandera); the transformer counts served values outside it
+(`berth_transformer_contract_violations_total`).
+
+| feature | dtype | values | max null share |
+|---|---|---|---|
+{rows}
 """

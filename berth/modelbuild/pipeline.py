@@ -20,6 +20,10 @@ class BuildConfig:
     quantization: str = "static"
     regenerate: bool = False
     data: dict[str, int] = field(default_factory=dict)
+    sign_key: Path | None = None  # EC private key (PEM): the package step signs last
+    track: bool = True  # log the build as an MLflow run (berth.modelbuild.tracking)
+    register: str | None = None  # register the artifact as a version of this model
+    storage_uri: str | None = None  # where the artifact is published (the version's tag)
 
     @property
     def workdir(self) -> Path:
@@ -69,7 +73,12 @@ def _package(cfg: BuildConfig) -> object:
     from berth.modelbuild.package import package
 
     meta = package(cfg.workdir, cfg.output, cfg.name, cfg.quantization, cfg.version)
-    return {"artifact": str(cfg.output), "version": meta.version}
+    result = {"artifact": str(cfg.output), "version": meta.version}
+    if cfg.sign_key is not None:
+        from berth.signing import sign_artifact
+
+        result["signature"] = str(sign_artifact(cfg.output, cfg.sign_key))
+    return result
 
 
 _RUNNERS: dict[str, Callable[[BuildConfig], object]] = {
@@ -87,11 +96,18 @@ def run_build(
     cfg: BuildConfig, steps: tuple[str, ...] = STEPS, echo: Callable[[str], None] = print
 ) -> dict[str, object]:
     results: dict[str, object] = {}
+    seconds: dict[str, float] = {}
     started = time.perf_counter()
     for i, step in enumerate(steps, 1):
         t0 = time.perf_counter()
         echo(f"[{i}/{len(steps)}] {step} ...")
         results[step] = _RUNNERS[step](cfg)
-        echo(f"[{i}/{len(steps)}] {step} done in {time.perf_counter() - t0:.1f}s: {results[step]}")
+        seconds[step] = round(time.perf_counter() - t0, 3)
+        echo(f"[{i}/{len(steps)}] {step} done in {seconds[step]:.1f}s: {results[step]}")
     echo(f"build finished in {time.perf_counter() - started:.1f}s")
+    if cfg.track:
+        from berth.modelbuild.tracking import track
+
+        results["tracking"] = track(cfg, results, seconds)
+        echo(f"tracked: {results['tracking']}")
     return results

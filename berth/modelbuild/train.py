@@ -79,7 +79,12 @@ def train_model(
     torch.save(
         {"state": model.state_dict(), "hidden": hidden, "n": len(names)}, workdir / "model.pt"
     )
-    return {"train_rows": len(train), "train_logloss": round(final, 4), "hidden": list(hidden)}
+    return {
+        "train_rows": len(train),
+        "train_logloss": round(final, 4),
+        "hidden": list(hidden),
+        "epochs": epochs,
+    }
 
 
 def load_model(workdir: Path) -> RankingMLP:

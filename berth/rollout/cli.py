@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from berth.registry import is_model_uri, resolve_storage_uri, set_alias
 from berth.rollout import isvc as iv
 from berth.rollout import patches
 from berth.rollout import values as vals
@@ -93,6 +94,9 @@ def add_rollout_commands(sub: Any) -> None:
     promote.add_argument(
         "--storage-uri",
         help="transformer canary: its model (default: read from the canary host's isvc)",
+    )
+    promote.add_argument(
+        "--set-alias", metavar="ALIAS", help="move this MLflow alias to --storage-uri models:/..."
     )
     promote.set_defaults(func=_promote)
 
@@ -236,7 +240,7 @@ def _canary(args: argparse.Namespace) -> int:
         target.obj,
         args.percent,
         mode,
-        storage_uri=args.storage_uri,
+        storage_uri=resolve_storage_uri(args.storage_uri),
         host=args.host,
         name=args.name,
     )
@@ -246,7 +250,7 @@ def _canary(args: argparse.Namespace) -> int:
 
 def _promote_patch(target: _Target, args: argparse.Namespace) -> Patch:
     mode = _mode(target, args)
-    uri = args.storage_uri
+    uri = resolve_storage_uri(args.storage_uri)
     if mode is Mode.TRANSFORMER and not uri and iv.transformer_env(target.obj, iv.CANARY_HOST):
         uri = canary_model_uri(target)
     return patches.promote(target.obj, mode, storage_uri=uri, name=args.name)
@@ -255,8 +259,13 @@ def _promote_patch(target: _Target, args: argparse.Namespace) -> Patch:
 def _promote(args: argparse.Namespace) -> int:
     if args.emit_values:
         return _emit(vals.promote(args.storage_uri), "promote the canary")
+    if args.set_alias and not is_model_uri(args.storage_uri):
+        raise RolloutError("--set-alias needs --storage-uri models:/NAME/VERSION")
     target = _Target(args)
     _send(target, _promote_patch(target, args), args.dry_run)
+    if args.set_alias and not args.dry_run:
+        version = set_alias(args.storage_uri, args.set_alias)
+        print(f"{args.storage_uri}: alias {args.set_alias} -> version {version}")
     return 0
 
 

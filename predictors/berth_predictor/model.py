@@ -30,6 +30,7 @@ from berth.observability import REQUEST_ID_HEADER, get_logger, new_request_id, r
 from berth.serving.codec import RestBody
 from berth.serving.errors import Served, served
 from berth.serving.guard import Guard
+from berth.signing import verify_signature
 from berth_predictor import metrics
 from berth_predictor.batcher import Batcher
 from berth_predictor.session import OnnxSession
@@ -94,13 +95,16 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
         return self.meta.outputs[0].name if self.meta else "score"
 
     def load(self) -> bool:
-        """Verify every digest (an ArtifactError names the file), then open the session.
+        """Verify every digest (an ArtifactError names the file) and, with VERIFY_KEY, the
+        signature, then open the session.
 
         Once only: KServe's data plane calls ``load`` again for a model that is not ready
         (a gRPC request during the warm-up), which must not reopen anything."""
         if self.session is not None:
             return bool(self.ready)
         self.meta = verify_artifact(self.model_dir)
+        if self.settings.verify_key is not None:
+            verify_signature(self.model_dir, self.settings.verify_key)
         self.session = OnnxSession(self.model_dir, self.meta, self.settings)
         self.validator = RowValidator(
             self.meta.inputs[0].name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -61,3 +62,8 @@ class PredictorSettings(ServingSettings):
     """TEST/BENCHMARK HOOK, never for production: fail this share of predicts with a 500
     (0: off). Exists only so ``python -m benchmarks canary`` can run a canary with a known
     extra error rate."""
+
+    verify_key: Path | None = None
+    """EC public key (PEM) the artifact's signature (``model.sig``, ``berth sign``) must verify
+    with. Set: the predictor refuses to start (one JSON log line, exit 1) on an unsigned,
+    tampered or differently signed artifact. Unset: digests only."""

@@ -31,6 +31,9 @@ REQUIRED = (
     "features.berth_p50_ms",
     "features.feast_sdk_p50_ms",
     "features.redis_floor_p50_ms",
+    "features.berth_cluster_p50_ms",
+    "features.redis_cluster_floor_p50_ms",
+    "features.berth_cluster_over_floor",
     "predictor.int8_rows_per_s_b64",
     "predictor.fp32_rows_per_s_b64",
 )
@@ -66,7 +69,7 @@ def test_compare_smoke_writes_sane_results(tmp_path: Path, artifact: Path) -> No
         cwd=PROJECT,
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=240,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -85,8 +88,9 @@ def test_compare_smoke_writes_sane_results(tmp_path: Path, artifact: Path) -> No
             assert point["latency_ms"]["p50"] <= point["latency_ms"]["p99"]
             assert point["cpu_ms_per_request"]["transformer"] > 0
     assert results["features"]["detail"]["berth_matches_feast_sdk"] is True
+    assert results["features"]["detail"]["cluster"]["berth_cluster_matches_feast_sdk"] is True
     assert results["machine"]["cores_logical"] >= 1 and results["machine"]["cpu_model"]
-    assert len(results["targets"]) == 3 and "compare --smoke" in results["command"]
+    assert len(results["targets"]) == 4 and "compare --smoke" in results["command"]
     assert all(isinstance(t["met"], bool) for t in results["targets"])
     assert (out / "report.md").read_text().startswith("# Berth benchmark report")
     assert (out / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

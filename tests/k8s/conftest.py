@@ -16,8 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
-from berth.kube.chart import merge, render_objects, scenario_values, scenarios
-from berth.kube.manifests import MANIFEST_VALUES, MANIFESTS_DIR, OVERLAYS
+from berth.kube.chart import (
+    render_objects,
+    scenario_api_versions,
+    scenario_values,
+    scenarios,
+)
+from berth.kube.manifests import MANIFESTS_DIR, OVERLAYS, manifest_objects
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.32.0"
@@ -25,6 +30,7 @@ KUBERNETES_VERSION = "1.32.0"
 kubectl these tests use is v1.32 with kustomize v5.5."""
 SCENARIOS = scenarios()
 KUSTOMIZATIONS = ["base", *(f"overlays/{o}" for o in OVERLAYS)]
+"""Folders ``kubectl kustomize`` builds (components are built through a kustomization)."""
 
 Obj = dict[str, Any]
 
@@ -87,7 +93,10 @@ def isvc_schema(kserve_crds: Path) -> dict[str, Any]:
 def rendered() -> dict[str, list[Obj]]:
     """Scenario -> every object the chart renders for ``ci/<scenario>-values.yaml``, hooks
     (the ``helm test`` pod) included."""
-    return {s: render_objects(scenario_values(s), hooks=True) for s in SCENARIOS}
+    return {
+        s: render_objects(scenario_values(s), hooks=True, api_versions=scenario_api_versions(s))
+        for s in SCENARIOS
+    }
 
 
 def kustomize(kubectl: str, folder: Path) -> list[Obj]:
@@ -107,6 +116,4 @@ def kustomized(kubectl: str) -> dict[str, list[Obj]]:
 @pytest.fixture(scope="session")
 def overlay_renders() -> dict[str, list[Obj]]:
     """Overlay -> the Helm render it must equal (its scenario plus the manifests' values)."""
-    return {
-        o: render_objects(merge(scenario_values(s), MANIFEST_VALUES)) for o, s in OVERLAYS.items()
-    }
+    return {o: manifest_objects(s) for o, s in OVERLAYS.items()}

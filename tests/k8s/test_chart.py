@@ -3,6 +3,7 @@ clean, lint does report errors, and values.schema.json refuses what it should.""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -200,6 +201,15 @@ def test_notes_print_the_next_command() -> None:
     notes = render_templates({})["berth/templates/NOTES.txt"]
     assert "curl" in notes and "/v1/models/driver-ranking:predict" in notes
     assert "helm test berth" in notes
+    # `kubectl run` in a "restricted" namespace: the pod it creates must meet the profile.
+    overrides = json.loads(re.search(r"--overrides='(.+?)'", notes).group(1))  # type: ignore[union-attr]
+    pod = overrides["spec"]
+    container = pod["containers"][0]
+    assert container["name"] == "berth-client" and container["args"][0] == "curl"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
 
 
 def test_helm_test_pod_sends_one_inference_with_a_pinned_image() -> None:

@@ -55,20 +55,44 @@ def test_serving_and_build_targets() -> None:
 
 def test_dependencies_are_installed_before_the_source() -> None:
     found = stages()
-    deps = " ".join(found["deps-serve"])
-    assert "COPY pyproject.toml constraints.txt" in deps
-    assert "--mount=type=cache" in deps and "pyproject-requirements serve" in deps
-    assert "COPY berth" not in deps
-    app = " ".join(found["serve-app"])
-    assert found["serve-app"][0].startswith("FROM deps-serve")
-    assert "COPY berth /src/berth" in app and "--no-deps" in app
+    assert "COPY pyproject.toml constraints.txt /src/" in found["venv"]
+    for deps, app, extras in (
+        ("deps-serve", "serve-app", "serve registry"),
+        ("deps-predictor", "predictor-app", "predictor"),
+    ):
+        text = " ".join(found[deps])
+        assert found[deps][0] == f"FROM venv AS {deps}"
+        assert "--mount=type=cache" in text and f"pyproject-requirements {extras} " in text
+        assert "COPY berth" not in text
+        assert found[app][0].startswith(f"FROM {deps}")
+        assert "COPY berth /src/berth" in " ".join(found[app]) and "--no-deps" in " ".join(
+            found[app]
+        )
+
+
+def test_pip_cache_mounts_are_where_pip_caches() -> None:
+    """HOME is /tmp in every image: a cache mount at /root/.cache/pip would never be used."""
+    found = stages()
+    venv = " ".join(found["venv"])
+    assert "ENV PIP_CACHE_DIR=/var/cache/pip" in venv
+    mounts = re.findall(r"--mount=type=cache,target=(\S+)", (ROOT / "Dockerfile").read_text())
+    assert mounts and set(mounts) == {"/var/cache/pip"}
+
+
+def test_packaging_tools_are_pinned() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    pins = dict(re.findall(r"^ARG (PIP|SETUPTOOLS|WHEEL)_VERSION=(\S+)$", text, re.M))
+    assert set(pins) == {"PIP", "SETUPTOOLS", "WHEEL"}
+    assert int(pins["SETUPTOOLS"].split(".")[0]) >= 77  # pyproject's SPDX license string
+    assert '"setuptools>=77"' in (ROOT / "pyproject.toml").read_text()
 
 
 def test_serving_targets_hold_no_torch() -> None:
     found = stages()
-    chain = ["base", "deps-serve", "serve-app", "predictor", "transformer"]
+    chain = ["base", "venv", "deps-serve", "serve-app", "deps-predictor", "predictor-app"]
+    chain += ["predictor", "transformer"]
     for stage in chain:
         assert "torch" not in " ".join(line for line in found[stage] if "assert" not in line)
     assert "torch==2.13.0" in " ".join(found["deps-build"])
-    for target in ("predictor", "transformer"):
-        assert "COPY --from=serve-app /opt/venv /opt/venv" in found[target]
+    assert "COPY --from=serve-app /opt/venv /opt/venv" in found["transformer"]
+    assert "COPY --from=predictor-app /opt/venv /opt/venv" in found["predictor"]

@@ -11,9 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from berth.kube.chart import key
-from berth.kube.manifests import MANIFESTS_DIR, OVERLAYS, check_manifests, json_patch
+from berth.kube.chart import MONITORING_API, key
+from berth.kube.manifests import (
+    MANIFEST_API_VERSIONS,
+    MANIFESTS_DIR,
+    OVERLAYS,
+    check_manifests,
+    json_patch,
+    manifest_objects,
+)
+from tests.k8s.conftest import kustomize
 
 pytestmark = pytest.mark.k8s
 
@@ -54,10 +63,35 @@ def test_base_is_the_default_render_with_its_namespace(kustomized: dict[str, lis
         "InferenceService",
         "PodDisruptionBudget",
         "NetworkPolicy",
-        "PodMonitor",
         "CronJob",
     } <= kinds
-    assert "Secret" not in kinds
+    # The base needs no Prometheus Operator: its PodMonitors are a component.
+    assert "Secret" not in kinds and "PodMonitor" not in kinds
+    assert all(
+        o["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kustomize"
+        for o in base
+        if "labels" in o["metadata"] and o["kind"] != "Namespace"
+    )
+
+
+def test_prometheus_operator_component_adds_the_podmonitors(kubectl: str, tmp_path: Path) -> None:
+    """base + components/prometheus-operator, built by kustomize, equals the chart's default
+    render for a cluster that serves monitoring.coreos.com/v1; so does the standard overlay
+    with it (the PodMonitors scrape either mode)."""
+    copy = Path(shutil.copytree(MANIFESTS_DIR, tmp_path / "manifests"))
+    for overlay, scenario in (("base", "default"), ("overlays/standard", "standard")):
+        folder = copy / "check" / overlay.replace("/", "-")
+        folder.mkdir(parents=True)
+        kustomization = {
+            "resources": [f"../../{overlay}"],
+            "components": ["../../components/prometheus-operator"],
+        }
+        (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+        built = {key(o): o for o in kustomize(kubectl, folder)}
+        apis = (*MANIFEST_API_VERSIONS, MONITORING_API)
+        helm = {key(o): o for o in manifest_objects(scenario, api_versions=apis)}
+        assert built == helm, overlay
+        assert sum(k[1] == "PodMonitor" for k in built) == 2
 
 
 def test_overlays_carry_their_difference(kustomized: dict[str, list[Obj]]) -> None:
@@ -74,8 +108,9 @@ def test_overlays_carry_their_difference(kustomized: dict[str, list[Obj]]) -> No
     standard = isvcs("standard")["driver-ranking"]
     assert standard["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
     assert isvcs("canary")["driver-ranking"]["spec"]["predictor"]["canaryTrafficPercent"] == 20
-    canary = isvcs("canary-standard")["driver-ranking"]["spec"]["canary"]
-    assert canary[0]["trafficPercent"] == 10 and canary[0]["predictor"]["name"] == "canary-v2"
+    canary = isvcs("canary-standard")
+    assert set(canary) == {"driver-ranking", "driver-ranking-canary-v2"}
+    assert "canary" not in canary["driver-ranking"]["spec"]
     assert set(isvcs("shadow")) == {"driver-ranking", "driver-ranking-shadow"}
     dev = {o["kind"] for o in kustomized["overlays/dev"]}
     assert {"Deployment", "Service"} <= dev and "PodDisruptionBudget" not in dev

@@ -44,8 +44,9 @@ def test_chart_inference_services_validate(
         assert "InferenceService" not in report.unchecked
         assert report.checked["kserve-crd"] >= 1, scenario
         total += report.checked["kserve-crd"]
-    # One per scenario, plus driver-ranking-shadow and driver-ranking-canary.
-    assert total == len(rendered) + 2
+    # One per scenario, plus driver-ranking-shadow and the transformer-level canaries
+    # (driver-ranking-canary, driver-ranking-canary-v2 in canary-standard).
+    assert total == len(rendered) + 3
 
 
 def test_kustomize_builds_validate(kustomized: dict[str, list[Obj]]) -> None:

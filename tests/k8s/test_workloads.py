@@ -5,6 +5,7 @@ secret wiring follow the containers' contracts."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -104,7 +105,13 @@ def test_long_running_containers_have_probes(rendered: dict[str, list[Obj]]) -> 
                 at = f"{scenario}: {where}"
                 assert "livenessProbe" in container and "readinessProbe" in container, at
                 if where.startswith("driver-ranking"):
-                    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+                    # Knative rewrites the liveness probe to the one declared port: on the
+                    # gRPC-only h2c port it is a tcpSocket probe (tests/k8s/cluster_rules.py).
+                    ports = [p["name"] for p in container["ports"]]
+                    if ports == ["h2c"]:
+                        assert container["livenessProbe"]["tcpSocket"] == {"port": 8081}, at
+                    else:
+                        assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
                     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
                     assert container["startupProbe"]["httpGet"]["path"] == "/v2/health/live"
                     # import feast (~6 s) and the warm-up must fit the start-up budget.
@@ -200,12 +207,24 @@ def test_canaries_per_mode(rendered: dict[str, list[Obj]]) -> None:
     # Knative keeps the latest spec: the predictor holds the new model, the transformer's
     # metadata stays the primary's.
     assert env(knative["predictor"]["containers"][0])["STORAGE_URI"]["value"].endswith("/v2")
-    standard = isvcs(rendered["canary-standard"])["driver-ranking"]["spec"]
-    assert "canaryTrafficPercent" not in standard["predictor"]
-    entry = standard["canary"][0]
-    assert entry["trafficPercent"] == 10 and entry["predictor"]["name"] == "canary-v2"
-    assert env(entry["predictor"]["containers"][0])["STORAGE_URI"]["value"].endswith("/v2")
-    assert env(standard["predictor"]["containers"][0])["STORAGE_URI"]["value"].endswith("/v1")
+    # Standard: the split is the transformer's (KServe's spec.canary[] weights never reach the
+    # predictor Service the transformer calls), to a predictor-only InferenceService.
+    standard = isvcs(rendered["canary-standard"])
+    assert "canary" not in standard["driver-ranking"]["spec"]
+    canary = standard["driver-ranking-canary-v2"]["spec"]["predictor"]
+    assert env(canary["containers"][0])["STORAGE_URI"]["value"].endswith("/v2")
+    variables = env(standard["driver-ranking"]["spec"]["transformer"]["containers"][0])
+    assert variables["BERTH_TRANSFORMER_CANARY_PERCENT"]["value"] == "10"
+    assert variables["BERTH_TRANSFORMER_CANARY_HOST"]["value"] == (
+        "driver-ranking-canary-v2-predictor.berth.svc.cluster.local:8081"
+    )
+    with pytest.raises(Exception, match=re.escape("canary.via=kserve needs deploymentMode")):
+        render_objects(
+            {
+                "inferenceService": {"deploymentMode": "Standard"},
+                "canary": {"enabled": True, "via": "kserve", "storageUri": "s3://b/v2"},
+            }
+        )
     by_transformer = isvcs(rendered["transformer-canary"])
     assert "driver-ranking-canary" in by_transformer
     variables = env(by_transformer["driver-ranking"]["spec"]["transformer"]["containers"][0])
@@ -275,7 +294,17 @@ def test_auth_admits_only_named_service_accounts(rendered: dict[str, list[Obj]])
         "cluster.local/ns/rides/sa/dispatch-api",
         "cluster.local/ns/rides/sa/pricing-worker",
     ]
-    open_paths = policy["spec"]["rules"][1]["to"][0]["operation"]
+    # The chart's own helm test pod runs as the release's ServiceAccount: it may predict.
+    test_rule = policy["spec"]["rules"][1]
+    assert test_rule["from"][0]["source"]["principals"] == ["cluster.local/ns/berth/sa/berth"]
+    assert test_rule["to"][0]["operation"] == {
+        "methods": ["POST"],
+        "paths": ["/v1/models/driver-ranking:predict"],
+    }
+    test_pod = next(o for o in rendered["auth"] if o["kind"] == "Pod")
+    assert test_pod["spec"]["serviceAccountName"] == "berth"
+    assert "/v1/models/driver-ranking:predict" in test_pod["spec"]["containers"][0]["args"][0]
+    open_paths = policy["spec"]["rules"][2]["to"][0]["operation"]
     assert open_paths["methods"] == ["GET"]
 
 
@@ -283,7 +312,63 @@ def test_materialization_runs_the_feast_cli(rendered: dict[str, list[Obj]]) -> N
     cronjob = next(o for o in rendered["default"] if o["kind"] == "CronJob")
     pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     script = pod["containers"][0]["args"][0]
-    assert "feast -c /app/feature_repo" in script
+    # The image's repo is read-only: Feast works on a copy; it never applies on a schedule.
+    assert "cp -R /app/feature_repo /tmp/feature_repo" in script
     assert 'materialize-incremental "$(date -u +%Y-%m-%dT%H:%M:%S)"' in script
+    assert " apply" not in script
+    mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert "/app/feature_repo/data" not in mounts  # nothing hides the image's data
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     assert pod["containers"][0]["image"].startswith("ghcr.io/berth-serving/berth-transformer:")
+
+
+def test_every_pod_skips_service_links(rendered: dict[str, list[Obj]]) -> None:
+    """No Service-link env vars: they leak other Services' addresses into every pod and slow
+    pod start in busy namespaces."""
+    for scenario, objects in rendered.items():
+        for where, pod, _ in pod_specs(objects):
+            assert pod.get("enableServiceLinks") is False, f"{scenario}: {where}"
+
+
+def test_platform_knobs_reach_the_pods() -> None:
+    spread = [
+        {
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "ScheduleAnyway",
+        }
+    ]
+    knobs = {
+        "podAnnotations": {"example.com/team": "ranking"},
+        "podLabels": {"team": "ranking"},
+        "priorityClassName": "serving-high",
+        "topologySpreadConstraints": spread,
+        "containerConcurrency": 8,
+        "timeout": 30,
+    }
+    values = {
+        "predictor": knobs,
+        "transformer": knobs,
+        "imagePullSecrets": [{"name": "registry"}],
+        "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/r"}},
+    }
+    objects = render_objects(values)
+    main = isvcs(objects)["driver-ranking"]["spec"]
+    for part in ("predictor", "transformer"):
+        component = main[part]
+        assert component["annotations"]["example.com/team"] == "ranking"
+        assert component["labels"]["team"] == "ranking"
+        assert component["labels"]["app.kubernetes.io/component"] == part  # selectors win
+        assert component["priorityClassName"] == "serving-high"
+        assert component["topologySpreadConstraints"] == spread
+        assert component["containerConcurrency"] == 8 and component["timeout"] == 30
+        assert component["imagePullSecrets"] == [{"name": "registry"}]
+    assert "checksum/config" in main["transformer"]["annotations"]
+    account = next(o for o in objects if o["kind"] == "ServiceAccount")
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/r")
+    # Defaults: two replicas of each, the Standard HPA on 70% CPU (not Knative's targets).
+    default = isvcs(render_objects({}))["driver-ranking"]["spec"]
+    assert default["predictor"]["minReplicas"] == default["transformer"]["minReplicas"] == 2
+    standard = isvcs(render_objects({"inferenceService": {"deploymentMode": "Standard"}}))
+    for part in ("predictor", "transformer"):
+        assert standard["driver-ranking"]["spec"][part]["scaleTarget"] == 70

@@ -3,135 +3,21 @@
 The predictor's V2 model metadata names its FeatureService, feature list and dtypes; the
 transformer reads the FeatureService from the feature repo. Any difference in name, order or
 dtype refuses to start (no silent skew). When the artifact's ``metadata.json`` is mounted (it
-supplies the fill values), its version and feature list must match too.
+supplies the fill values), its version and feature list must match too. The check itself is
+:mod:`berth.contract` (``berth batch-score`` runs it too); here, waiting for the metadata.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from berth.artifact import ArtifactMetadata
-from berth.errors import (
-    ContractMismatchError,
-    DeadlineExceededError,
-    DependencyUnavailableError,
-)
-from berth.featurerepo import ContractFeature
-from berth.observability import get_logger
-from berth_transformer.predictor_client import INPUT_NAME, OUTPUT_NAME, PredictorClient
+from berth.contract import PredictorModel, check, differences, parse_metadata
+from berth.errors import DeadlineExceededError, DependencyUnavailableError
+from berth_transformer.predictor_client import PredictorClient
 
-log = get_logger(__name__)
-_PROPERTY_KEYS = ("feature_service", "model_version", "features", "feature_dtypes")
-
-
-@dataclass(frozen=True)
-class PredictorModel:
-    """What the predictor says about its model, from V2 model metadata."""
-
-    version: str
-    feature_service: str
-    features: list[str]
-    dtypes: list[str]
-    inputs: list[dict[str, Any]]
-    outputs: list[dict[str, Any]]
-
-
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def parse_metadata(meta: dict[str, Any]) -> PredictorModel:
-    """Read the OIP ``properties`` map (REST), or the same keys as gRPC trailing metadata."""
-    props = meta.get("properties") or meta.get("parameters") or {}
-    if not all(key in props for key in _PROPERTY_KEYS):
-        props = {**props, **(meta.get("trailing_metadata") or {})}
-    missing = [key for key in _PROPERTY_KEYS if key not in props]
-    if missing:
-        raise ContractMismatchError(
-            f"the predictor's model metadata lacks {missing}: cannot check the contract"
-        )
-    versions = meta.get("versions") or []
-    return PredictorModel(
-        version=str(props.get("model_version") or (versions[0] if versions else "")),
-        feature_service=str(props["feature_service"]),
-        features=_split(str(props["features"])),
-        dtypes=_split(str(props["feature_dtypes"])),
-        inputs=list(meta.get("inputs") or []),
-        outputs=list(meta.get("outputs") or []),
-    )
-
-
-def differences(
-    service: str,
-    contract: Sequence[ContractFeature],
-    model: PredictorModel,
-    artifact: ArtifactMetadata | None = None,
-) -> list[str]:
-    """Every way the predictor (and the mounted artifact) disagree with the FeatureService."""
-    names = [f.name for f in contract]
-    dtypes = [f.dtype for f in contract]
-    out: list[str] = []
-    if model.feature_service != service:
-        out.append(f"predictor serves FeatureService {model.feature_service!r}, not {service!r}")
-    if model.features != names:
-        out.append(_list_diff("feature list", names, model.features))
-    elif model.dtypes != dtypes:
-        out.append(_list_diff("feature dtypes", dtypes, model.dtypes, names))
-    tensor = next((t for t in model.inputs if t.get("name") == INPUT_NAME), None)
-    expected_shape = [-1, len(names)]
-    if tensor is None:
-        out.append(f"predictor has no input tensor {INPUT_NAME!r}")
-    elif tensor.get("datatype") != "FP32" or list(tensor.get("shape") or []) != expected_shape:
-        out.append(
-            f"predictor input {INPUT_NAME!r} is {tensor.get('datatype')} {tensor.get('shape')}, "
-            f"expected FP32 {expected_shape}"
-        )
-    if not any(t.get("name") == OUTPUT_NAME for t in model.outputs):
-        out.append(f"predictor has no output tensor {OUTPUT_NAME!r}")
-    if artifact is not None:
-        if artifact.version != model.version:
-            out.append(
-                f"mounted metadata.json is version {artifact.version!r}, "
-                f"predictor serves {model.version!r}"
-            )
-        if artifact.feature_names != names:
-            out.append(_list_diff("mounted metadata.json features", names, artifact.feature_names))
-    return out
-
-
-def _list_diff(
-    what: str, expected: list[str], got: list[str], names: list[str] | None = None
-) -> str:
-    if len(expected) != len(got):
-        extra = sorted(set(got) - set(expected))
-        lacking = sorted(set(expected) - set(got))
-        return (
-            f"{what}: {len(got)} entries, expected {len(expected)} "
-            f"(unexpected {extra}, missing {lacking})"
-        )
-    i = next(i for i, (a, b) in enumerate(zip(expected, got, strict=True)) if a != b)
-    label = f"{names[i]}: " if names else ""
-    if sorted(expected) == sorted(got):
-        return (
-            f"{what}: same entries in another order; first difference at #{i}: "
-            f"{label}{got[i]!r} != {expected[i]!r}"
-        )
-    return f"{what}: #{i} is {label}{got[i]!r}, expected {expected[i]!r}"
-
-
-def check(
-    service: str,
-    contract: Sequence[ContractFeature],
-    model: PredictorModel,
-    artifact: ArtifactMetadata | None = None,
-) -> None:
-    problems = differences(service, contract, model, artifact)
-    if problems:
-        raise ContractMismatchError("contract mismatch: " + "; ".join(problems))
+__all__ = ["PredictorModel", "check", "differences", "parse_metadata", "wait_for_metadata"]
 
 
 async def wait_for_metadata(client: PredictorClient, timeout_s: float) -> dict[str, Any]:

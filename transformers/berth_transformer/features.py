@@ -371,7 +371,11 @@ def _open_source(
     if kind != "feast":
         plan = redis_source.plan_for(store, service_name, features)
         if not isinstance(plan, str):
-            log.info("feature source: direct Redis reads", hmget_per_entity=len(plan.entities))
+            log.info(
+                "feature source: direct Redis reads",
+                redis_type=store.config.online_store.redis_type.value,
+                hmget_per_entity=len(plan.entities),
+            )
             return redis_source.open_source(store, plan)
         if kind == "redis":
             raise ContractMismatchError(

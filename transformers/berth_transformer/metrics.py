@@ -81,3 +81,10 @@ SHADOW_ERRORS = Counter(
     "berth_transformer_shadow_errors_total",
     "Shadow calls that failed (error, timeout, wrong shape); the primary answer is unaffected.",
 )
+# --- data contract (issue 15) -------------------------------------------------------------
+CONTRACT_VIOLATIONS = Counter(
+    "berth_transformer_contract_violations_total",
+    "Served values from the online store outside the artifact's data contract, by feature and"
+    " rule (range|allowed); each was filled with the training default or rejected (503).",
+    ["feature", "rule"],
+)

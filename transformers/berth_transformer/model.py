@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
+from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,9 @@ from berth.observability import REQUEST_ID_HEADER, get_logger
 from berth.serving.errors import Served, served
 from berth.serving.guard import Guard
 from berth_transformer import contract, metrics, routing
+from berth_transformer.data_contract import ServedContract, open_contract
 from berth_transformer.drift_monitor import DriftMonitor, open_monitor
+from berth_transformer.explain import ExplainBound, Explainer, make_explainer, unavailable
 from berth_transformer.features import FeatureReader, open_reader
 from berth_transformer.predictor_client import INPUT_NAME, PredictorClient, make_client
 from berth_transformer.schema import V2_INPUTS, V2_OUTPUT, check_outputs, parse_v1, parse_v2
@@ -79,6 +82,11 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             on_reject=lambda reason: metrics.REJECTED.labels(reason).inc(),
         )
         self.drift: DriftMonitor | None = None
+        self.explainer: Explainer | None = None
+        self.data_contract: ServedContract | None = None
+        self.explain_bound = ExplainBound(
+            settings.explain_max_inflight, settings.explain_deadline_ms / 1000
+        )
         self.router, self.shadow = _rollout_clients(name, settings, predictor_protocol)
 
     async def finish_background(self, budget_s: float) -> None:
@@ -107,6 +115,8 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         self._check_extra_predictors(features)
         columns = [f.name for f in self.reader.features]
         self.drift = open_monitor(artifact, columns, s.drift_window, s.drift_refresh_s)
+        self.explainer = make_explainer(artifact, columns, s)
+        self.data_contract = open_contract(artifact, features, s.contract_policy)
         log.info(
             "contract checked",
             feature_service=s.feature_service,
@@ -177,7 +187,7 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         started = time.perf_counter()
         try:
             with served(request):
-                async with self.guard.request("the feature read and the predictor"):
+                async with self._admission(verb):
                     return await super().__call__(body, headers, verb)
         finally:
             elapsed, outcome = time.perf_counter() - started, request.outcome
@@ -186,6 +196,26 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
                 log.debug("request done", protocol=call.protocol, status=outcome, seconds=elapsed)
             _call.reset(token)
+
+    def _admission(self, verb: InferenceVerb) -> AbstractAsyncContextManager[None]:
+        """``:explain`` has its own in-flight bound and deadline (explain.py)."""
+        if verb == InferenceVerb.EXPLAIN:
+            return self.explain_bound.admit()
+        return self.guard.request("the feature read and the predictor")
+
+    async def explain(
+        self, payload: InferRequest, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Shapley attributions per candidate against the training defaults (explain.py)."""
+        if self.explainer is None:
+            raise unavailable()
+        request_id = _call.get().request_id
+
+        async def score(rows: np.ndarray) -> np.ndarray:
+            return (await self.predictor.infer(rows, request_id)).scores
+
+        explanations = await self.explainer.explain(payload.inputs[0].data, score)
+        return {"explanations": explanations, "model_version": self.model_version}
 
     def get_input_types(self) -> list[dict[str, Any]]:
         """V2 model metadata (REST and gRPC): one 1-D tensor per request field, a value per
@@ -220,6 +250,8 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             self.router.route(int(candidates.customer_id[0]))
         assert self.reader is not None, "load() first"
         matrix, _ = await self.reader.read(candidates)
+        if self.data_contract is not None:
+            matrix = self.data_contract.check(matrix)
         if self.drift is not None:
             self.drift.observe(matrix)
         return InferRequest(
@@ -254,12 +286,17 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
 
     async def postprocess(
         self,
-        result: InferResponse,
+        result: InferResponse | dict[str, Any],
         headers: dict[str, str] | None = None,
         response_headers: dict[str, str] | None = None,
     ) -> dict[str, Any] | InferResponse:
-        """Scores in input order, in the client's protocol."""
+        """Scores in input order, in the client's protocol (``:explain``: its V1 body)."""
         call = _call.get()
+        if isinstance(result, dict):
+            if response_headers is not None:
+                response_headers[REQUEST_ID_HEADER] = call.request_id
+                response_headers[MODEL_VERSION_HEADER] = result["model_version"]
+            return result
         if response_headers is not None:
             response_headers[REQUEST_ID_HEADER] = call.request_id
             if result.model_version:

@@ -5,19 +5,21 @@ project``, shared by every view of that entity); each feature is a field
 ``mmh3("<view>:<feature>")`` holding a serialized ``feast.types.Value`` and ``_ts:<view>`` holds
 the view's event time as a serialized ``Timestamp``. :class:`RedisSource` sends one ``HMGET``
 per distinct entity (all the views of that entity in one command, where Feast sends one per
-view) in a single pipelined write and decodes the replies straight into the value and
+view) in one pipelined write per server (:mod:`berth_transformer.redis_transport`: one Redis,
+or each master of a Redis Cluster, concurrently) and decodes the replies straight into the value and
 timestamp matrices that :func:`berth_transformer.features.apply_policies` takes.
 
 Keys and field names come from Feast's own ``RedisOnlineStore`` helpers, computed once per
 entity and cached; what the source skips is the SDK's per-request work (registry lookups,
 entity-key protos, ``GetOnlineFeaturesResponse``, ``to_dict``): about 7x less time per read.
-:func:`plan_for` decides at start whether a FeatureService can be read this way (plain Redis,
-one join key per view, on-demand views that pass request fields through unchanged) and says
-why not otherwise; the transformer then keeps Feast's SDK.
+:func:`plan_for` decides at start whether a FeatureService can be read this way (plain Redis
+or Redis Cluster, one join key per view, on-demand views that pass request fields through
+unchanged) and says why not otherwise; the transformer then keeps Feast's SDK.
 
 A connection that broke (Redis restarted) is replaced once, at once; a second failure is the
 caller's 503. Any failure mid-pipeline drops that connection, so no reply is ever read out of
-order.
+order. TLS and ACL user/password come from Feast's connection string (``ssl=true``,
+``ssl_ca_certs=...``, ``username=...``, ``password=...``), as Feast passes them to redis-py.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
-import redis.exceptions
+from redis.crc import key_slot
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -42,7 +44,6 @@ _F64 = struct.Struct("<d").unpack_from
 # float_val=6 (fixed32), bool_val=7 (varint). Anything else goes through the proto class.
 _INT32, _INT64, _DOUBLE, _FLOAT, _BOOL = 0x18, 0x20, 0x29, 0x35, 0x38
 _KEY_CACHE = 65_536
-_RECONNECT = (redis.exceptions.ConnectionError, ConnectionError)
 
 
 def _varint(buf: bytes, pos: int) -> int:
@@ -100,21 +101,43 @@ class SourcePlan:
     width: int
 
 
+class Command(NamedTuple):
+    """One ``HMGET``: its RESP bytes, the key's hash slot (Redis Cluster), key and fields."""
+
+    packed: bytes
+    slot: int
+    args: tuple[bytes, ...]
+
+
+Reply = list[bytes | None]
+
+
+class Transport(Protocol):
+    """Sends a read's commands (one pipelined write per server) and returns the replies in
+    command order."""
+
+    async def run(self, commands: Sequence[Command]) -> list[Reply]: ...
+
+    async def close(self) -> None: ...
+
+
 class RedisSource:
     """``await fetch(rows) -> (values float64 [n, F] with NaN for missing, stamps [n, F])``."""
 
-    def __init__(self, client: Any, plan: SourcePlan, key_of: Any) -> None:
-        self._client = client
+    def __init__(self, transport: Transport, plan: SourcePlan, key_of: Any) -> None:
+        self.transport = transport
         self._plan = plan
         self._key_of = key_of  # (join_key, value) -> the entity's Redis key
-        self._commands: dict[tuple[int, Any], bytes] = {}
+        self._commands: dict[tuple[int, Any], Command] = {}
 
-    def _command(self, index: int, entity: EntityPlan, value: Any) -> bytes:
-        """RESP bytes of ``HMGET <entity key> <fields...>``, cached per entity."""
+    def _command(self, index: int, entity: EntityPlan, value: Any) -> Command:
+        """``HMGET <entity key> <fields...>`` (RESP bytes and hash slot), cached per entity."""
         cached = self._commands.get((index, value))
         if cached is None:
-            args = (b"HMGET", self._key_of(entity.join_key, value), *entity.fields)
-            cached = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+            key = self._key_of(entity.join_key, value)
+            args = (b"HMGET", key, *entity.fields)
+            packed = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+            cached = Command(packed, key_slot(key), args[1:])
             if len(self._commands) >= _KEY_CACHE:
                 self._commands.clear()
             self._commands[(index, value)] = cached
@@ -123,14 +146,14 @@ class RedisSource:
     async def fetch(self, rows: Mapping[str, Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:
         plan = self._plan
         n = len(next(iter(rows.values())))
-        commands: list[bytes] = []
+        commands: list[Command] = []
         layout = []
         for index, entity in enumerate(plan.entities):
             ids = rows[entity.join_key]
             distinct = list(dict.fromkeys(ids))
             commands += [self._command(index, entity, value) for value in distinct]
             layout.append((entity, ids, distinct))
-        replies = await self._pipeline(b"".join(commands), len(commands))
+        replies = await self.transport.run(commands)
 
         values = np.full((n, plan.width), np.nan)
         stamps = np.zeros((n, plan.width))
@@ -154,28 +177,8 @@ class RedisSource:
             values[:, column] = np.asarray(rows[field], dtype=np.float64)
         return values, stamps
 
-    async def _pipeline(self, packed: bytes, count: int) -> list[list[bytes | None]]:
-        """Send every command in one write and read the replies; one retry on a new
-        connection when the pooled one broke (Redis restarted since it was opened)."""
-        try:
-            return await self._roundtrip(packed, count)
-        except _RECONNECT:
-            return await self._roundtrip(packed, count)
-
-    async def _roundtrip(self, packed: bytes, count: int) -> list[list[bytes | None]]:
-        pool = self._client.connection_pool
-        conn = await pool.get_connection()
-        try:
-            await conn.send_packed_command(packed, check_health=False)
-            return [await conn.read_response() for _ in range(count)]
-        except BaseException:  # replies may be left on the socket (or cancelled): drop it
-            await conn.disconnect()
-            raise
-        finally:
-            await pool.release(conn)
-
     async def close(self) -> None:
-        await self._client.aclose()
+        await self.transport.close()
 
 
 def plan_for(
@@ -189,8 +192,9 @@ def plan_for(
     online = store._get_provider().online_store
     if not isinstance(online, RedisOnlineStore):
         return f"online store is {type(online).__name__}, not Redis"
-    if config.online_store.redis_type != RedisType.redis:
-        return f"redis_type {config.online_store.redis_type.value} (only plain redis is direct)"
+    if config.online_store.redis_type not in (RedisType.redis, RedisType.redis_cluster):
+        kind = config.online_store.redis_type.value
+        return f"redis_type {kind} (plain redis and redis_cluster are direct)"
 
     batch = {view.name: view for view in store.list_feature_views()}
     by_key: dict[str, list[tuple[int, ServedFeature]]] = {}
@@ -259,22 +263,15 @@ def _why_not_passthrough(store: FeatureStore, views: set[str]) -> str | None:
 
 
 def open_source(store: FeatureStore, plan: SourcePlan) -> RedisSource:
-    """A source on its own redis-py client (the connection string Feast uses): no backoff, a
-    broken connection replaced at once, connects bounded by the read timeout upstream."""
-    import redis.asyncio
+    """A source on its own redis-py client for Feast's connection string and ``redis_type``
+    (see :func:`berth_transformer.redis_transport.open_transport`)."""
     from feast.infra.online_stores.redis import RedisOnlineStore
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.type_map import python_values_to_proto_values
     from feast.value_type import ValueType
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
 
-    nodes, params = RedisOnlineStore._parse_connection_string(
-        store.config.online_store.connection_string
-    )
-    client = redis.asyncio.Redis(
-        host=nodes[0]["host"], port=int(nodes[0]["port"]), retry=Retry(NoBackoff(), 0), **params
-    )
+    from berth_transformer.redis_transport import open_transport
+
     types = {entity.join_key: entity.value_type for entity in store.list_entities()}
     online = store._get_provider().online_store
     assert isinstance(online, RedisOnlineStore), "plan_for() first"
@@ -290,4 +287,4 @@ def open_source(store: FeatureStore, plan: SourcePlan) -> RedisSource:
         key: bytes = online._generate_redis_keys_for_entities(store.config, [proto])[0]
         return key
 
-    return RedisSource(client, plan, key_of)
+    return RedisSource(open_transport(store.config.online_store), plan, key_of)

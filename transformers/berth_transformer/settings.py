@@ -45,9 +45,10 @@ class TransformerSettings(ServingSettings):
 
     feature_source: SourceKind = "auto"
     """How features are read: ``redis`` reads Feast's Redis layout directly (one pipelined
-    HMGET per distinct entity, no SDK per request; refuses to start when the FeatureService
-    cannot be read that way), ``feast`` calls Feast's SDK (any online store), ``auto`` takes
-    ``redis`` when it can and logs why not when it cannot."""
+    HMGET per distinct entity, no SDK per request; on Redis Cluster one pipelined write per
+    master, masters concurrently; TLS and ACL users from Feast's connection string; refuses to
+    start when the FeatureService cannot be read that way), ``feast`` calls Feast's SDK (any
+    online store), ``auto`` takes ``redis`` when it can and logs why not when it cannot."""
 
     predictor_timeout_ms: int = Field(default=1000, gt=0)
     """Timeout of the call to the predictor (answer: 504)."""
@@ -111,6 +112,28 @@ class TransformerSettings(ServingSettings):
 
     shadow_timeout_ms: int = Field(default=1000, gt=0)
     """Timeout of one call to the shadow predictor (a timeout counts as a shadow error)."""
+
+    contract_policy: dict[str, Policy] = Field(default_factory=dict)
+    """Per feature view (JSON map view -> policy), what to do with a value read from the
+    online store outside the artifact's data contract (its range or allowed set): ``default``
+    fills the training default, ``reject`` answers 503 naming the feature. Either way it is
+    counted in ``berth_transformer_contract_violations_total``. Views not listed: ``default``."""
+
+    explain_max_inflight: int = Field(default=2, ge=1)
+    """``:explain`` requests in flight before another gets 429 (naming this setting); its own
+    bound, apart from MAX_INFLIGHT, so explanations cannot take the slots of ``:predict``."""
+
+    explain_rows_per_candidate: int = Field(default=512, ge=2)
+    """Budget of predictor rows per explained candidate: exact Shapley values when the
+    ``2**k`` coalitions of the ``k`` features that differ from the baseline fit, sampled
+    permutations (``budget // k``) otherwise (``berth_transformer/explain.py``)."""
+
+    explain_batch_rows: int = Field(default=1024, ge=1)
+    """Most rows in one predictor call of an explanation (keep it at or below the
+    predictor's MAX_REQUEST_ROWS)."""
+
+    explain_deadline_ms: int = Field(default=10_000, gt=0)
+    """Deadline of one ``:explain`` request (504 past it)."""
 
     @model_validator(mode="after")
     def _default_yaml(self) -> TransformerSettings:

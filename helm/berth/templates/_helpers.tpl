@@ -167,47 +167,141 @@ as is (appProtocol h2c). Call with (dict "ctx" $ "predictor" bool).
 {{- end }}
 
 {{/*
-berth.predictorScrapePort: the name of the one predictor port a PodMonitor target is kept for
-(metrics are scraped at 8080 beside it): Knative's single port, else h2c.
+berth.podMetricsEndpoint: a PodMonitor endpoint scraping the model container's /metrics on its
+REST port 8080, one target per pod, in either mode. The Prometheus Operator selects targets by
+container port name; Knative replaces a container's ports with one "user-port" (the h2c port
+8081 on the gRPC hop; knative/serving pkg/reconciler/revision/resources/deploy.go), Standard
+keeps "http1". So the target kept is the model container's user-port or http1 port, and its
+address is set to the pod's 8080.
 */}}
-{{- define "berth.predictorScrapePort" -}}
-{{- if and (include "berth.knative" .) (ne .Values.transformer.predictorProtocol "grpc-v2") -}}
-http1
-{{- else -}}
-h2c
-{{- end }}
+{{- define "berth.podMetricsEndpoint" -}}
+- path: /metrics
+  interval: {{ .Values.metrics.podMonitor.interval }}
+  scrapeTimeout: {{ .Values.metrics.podMonitor.scrapeTimeout }}
+  relabelings:
+    - sourceLabels: [__meta_kubernetes_pod_container_name, __meta_kubernetes_pod_container_port_name]
+      regex: kserve-container;(user-port|http1)
+      action: keep
+    - sourceLabels: [__meta_kubernetes_pod_ip]
+      regex: (.+)
+      targetLabel: __address__
+      replacement: ${1}:8080
+      action: replace
 {{- end }}
 
 {{/*
-berth.probes: startup, liveness and readiness probes on KServe's V2 health endpoints at the
-REST port 8080. Call with a component's probes block.
+berth.grpcOnly: "true" when a predictor's one declared port is gRPC (Knative mode, gRPC hop).
+Knative then rewrites its liveness probe to that port: the probe must speak gRPC or TCP.
+*/}}
+{{- define "berth.grpcOnly" -}}
+{{- if and (include "berth.knative" .) (eq .Values.transformer.predictorProtocol "grpc-v2") }}true{{ end }}
+{{- end }}
+
+{{/*
+berth.probes: startup, liveness and readiness probes, each on a port that speaks it. Startup and
+readiness are KServe's V2 health endpoints on the REST port 8080 (kubelet runs the startup
+probe as given; Knative's queue-proxy runs the readiness probe on the port it names). Liveness
+is /v2/health/live too, except where Knative rewrites it to a gRPC-only port ("grpcOnly"):
+there it is probes.grpcPortProbe, a tcpSocket probe or a Kubernetes grpc: probe
+(grpc.health.v1). Call with (dict "probes" <component>.probes "grpcOnly" "true"|"").
 */}}
 {{- define "berth.probes" -}}
-{{- if .startup.enabled -}}
+{{- $p := .probes -}}
+{{- if $p.startup.enabled -}}
 startupProbe:
   httpGet:
     path: /v2/health/live
     port: 8080
-  periodSeconds: {{ .startup.periodSeconds }}
-  timeoutSeconds: {{ .startup.timeoutSeconds }}
-  failureThreshold: {{ .startup.failureThreshold }}
+  periodSeconds: {{ $p.startup.periodSeconds }}
+  timeoutSeconds: {{ $p.startup.timeoutSeconds }}
+  failureThreshold: {{ $p.startup.failureThreshold }}
 {{ end -}}
 livenessProbe:
+  {{- if not .grpcOnly }}
   httpGet:
     path: /v2/health/live
     port: 8080
-  initialDelaySeconds: {{ .liveness.initialDelaySeconds }}
-  periodSeconds: {{ .liveness.periodSeconds }}
-  timeoutSeconds: {{ .liveness.timeoutSeconds }}
-  failureThreshold: {{ .liveness.failureThreshold }}
+  {{- else if eq (default "tcpSocket" $p.grpcPortProbe) "grpc" }}
+  grpc:
+    port: 8081
+  {{- else }}
+  tcpSocket:
+    port: 8081
+  {{- end }}
+  initialDelaySeconds: {{ $p.liveness.initialDelaySeconds }}
+  periodSeconds: {{ $p.liveness.periodSeconds }}
+  timeoutSeconds: {{ $p.liveness.timeoutSeconds }}
+  failureThreshold: {{ $p.liveness.failureThreshold }}
 readinessProbe:
   httpGet:
     path: /v2/health/ready
     port: 8080
-  initialDelaySeconds: {{ .readiness.initialDelaySeconds }}
-  periodSeconds: {{ .readiness.periodSeconds }}
-  timeoutSeconds: {{ .readiness.timeoutSeconds }}
-  failureThreshold: {{ .readiness.failureThreshold }}
+  initialDelaySeconds: {{ $p.readiness.initialDelaySeconds }}
+  periodSeconds: {{ $p.readiness.periodSeconds }}
+  timeoutSeconds: {{ $p.readiness.timeoutSeconds }}
+  failureThreshold: {{ $p.readiness.failureThreshold }}
+{{- end }}
+
+{{/*
+berth.scaleTarget: a component's autoscaling target. Knative: scaleTarget (in-flight requests
+or requests per second per pod). Standard: the HPA's target, cpuTargetPercent (percent of the
+CPU request) for cpu, scaleTarget for memory. Call with (dict "ctx" $ "component" <values>
+"name" "predictor").
+*/}}
+{{- define "berth.scaleTarget" -}}
+{{- $metric := include "berth.scaleMetric" . }}
+{{- if eq $metric "cpu" }}{{ .component.cpuTargetPercent }}{{ else }}{{ .component.scaleTarget }}{{ end }}
+{{- end }}
+
+{{/*
+berth.componentPod: the pod-level fields of an InferenceService component (predictor,
+transformer, the predictor-only variants): replicas and autoscaling, KServe's
+containerConcurrency and timeout, pod annotations and labels, identity, scheduling. Call with
+(dict "ctx" $ "component" <values> "name" "predictor" "variant" "primary" "minReplicas" 1
+"maxReplicas" 2 "annotations" {...}).
+*/}}
+{{- define "berth.componentPod" -}}
+{{- $ := .ctx }}
+{{- $c := .component -}}
+labels:
+  {{- with $c.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+  {{- include "berth.componentSelector" (dict "ctx" $ "component" .name "variant" .variant) | nindent 2 }}
+{{- $annotations := merge (dict) (.annotations | default dict) ($c.podAnnotations | default dict) }}
+{{- with $annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+minReplicas: {{ .minReplicas }}
+maxReplicas: {{ .maxReplicas }}
+scaleMetric: {{ include "berth.scaleMetric" (dict "ctx" $ "component" $c "name" .name) }}
+scaleTarget: {{ include "berth.scaleTarget" (dict "ctx" $ "component" $c "name" .name) }}
+containerConcurrency: {{ $c.containerConcurrency }}
+timeout: {{ $c.timeout }}
+serviceAccountName: {{ include "berth.serviceAccountName" $ }}
+{{- if not $.Values.serviceAccount.automountToken }}
+{{- /* Knative accepts this field only when false. */}}
+automountServiceAccountToken: false
+{{- end }}
+enableServiceLinks: false
+{{- if not (include "berth.knative" $) }}
+{{- /* Knative sets the grace period from the revision timeout and refuses this field. */}}
+terminationGracePeriodSeconds: {{ $.Values.terminationGracePeriodSeconds }}
+{{- end }}
+{{- with $.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- range $field := list "nodeSelector" "tolerations" "affinity" "topologySpreadConstraints" }}
+{{- with index $c $field }}
+{{ $field }}:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -271,49 +365,15 @@ featureStore.redis.secretKey), created outside the chart: no secret value is in 
 {{- end }}
 
 {{/*
-berth.predictorComponent: the predictor spec of an InferenceService (primary, Standard canary
-entry, shadow, transformer-level canary): one custom container running berth_predictor with
+berth.predictorComponent: the predictor spec of an InferenceService (primary, shadow,
+transformer-level canary): one custom container running berth_predictor with
 the artifact at storageUri (KServe's storage initializer copies it to /mnt/models). Call with
-(dict "ctx" $ "storageUri" "s3://..." "variant" "primary" "name" "" "minReplicas" 1
-"maxReplicas" 2).
+(dict "ctx" $ "storageUri" "s3://..." "variant" "primary" "minReplicas" 1 "maxReplicas" 2).
 */}}
 {{- define "berth.predictorComponent" -}}
 {{- $ := .ctx }}
 {{- $p := $.Values.predictor -}}
-labels:
-  {{- include "berth.componentSelector" (dict "ctx" $ "component" "predictor" "variant" .variant) | nindent 2 }}
-{{- with .name }}
-name: {{ . }}
-{{- end }}
-minReplicas: {{ .minReplicas }}
-maxReplicas: {{ .maxReplicas }}
-scaleMetric: {{ include "berth.scaleMetric" (dict "ctx" $ "component" $p "name" "predictor") }}
-scaleTarget: {{ $p.scaleTarget }}
-serviceAccountName: {{ include "berth.serviceAccountName" $ }}
-{{- if not $.Values.serviceAccount.automountToken }}
-{{- /* Knative accepts this field only when false. */}}
-automountServiceAccountToken: false
-{{- end }}
-{{- if not (include "berth.knative" $) }}
-{{- /* Knative sets the grace period from the revision timeout and refuses this field. */}}
-terminationGracePeriodSeconds: {{ $.Values.terminationGracePeriodSeconds }}
-{{- end }}
-{{- with $.Values.imagePullSecrets }}
-imagePullSecrets:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with $p.nodeSelector }}
-nodeSelector:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with $p.tolerations }}
-tolerations:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with $p.affinity }}
-affinity:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
+{{ include "berth.componentPod" (dict "ctx" $ "component" $p "name" "predictor" "variant" .variant "minReplicas" .minReplicas "maxReplicas" .maxReplicas) }}
 containers:
   - name: kserve-container
     image: {{ include "berth.image" (dict "ctx" $ "image" $p.image) }}
@@ -354,19 +414,42 @@ containers:
         value: {{ $.Values.shutdownDelaySeconds | quote }}
       - name: BERTH_PREDICTOR_LOG_LEVEL
         value: {{ $p.logLevel | quote }}
+      {{- $sig := $.Values.modelSigning.publicKey }}
+      {{- if $sig.enabled }}
+      - name: BERTH_PREDICTOR_VERIFY_KEY
+        value: /etc/berth/signing/{{ $sig.key }}
+      {{- end }}
       {{- with $p.extraEnv }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
     resources:
       {{- toYaml $p.resources | nindent 6 }}
-    {{- include "berth.probes" $p.probes | nindent 4 }}
+    {{- include "berth.probes" (dict "probes" $p.probes "grpcOnly" (include "berth.grpcOnly" $)) | nindent 4 }}
     securityContext:
       {{- include "berth.containerSecurityContext" $ | nindent 6 }}
     volumeMounts:
       - name: tmp
         mountPath: /tmp
+      {{- if $sig.enabled }}
+      - name: signing-key
+        mountPath: /etc/berth/signing
+        readOnly: true
+      {{- end }}
 volumes:
   - name: tmp
     emptyDir:
       sizeLimit: {{ $.Values.tmpSizeLimit }}
+  {{- if $sig.enabled }}
+  - name: signing-key
+    {{- if $sig.secretName }}
+    secret:
+      secretName: {{ $sig.secretName }}
+    {{- else }}
+    configMap:
+      name: {{ required "modelSigning.publicKey: set secretName or configMapName" $sig.configMapName }}
+    {{- end }}
+      items:
+        - key: {{ $sig.key }}
+          path: {{ $sig.key }}
+  {{- end }}
 {{- end }}
