@@ -92,6 +92,16 @@ CASES: dict[str, tuple[Series, Series]] = {
             f"berth_transformer_candidates_sum{{{NS}}}": "0+100x70",
         },
     ),
+    "BerthContractViolations": (
+        {
+            f'berth_transformer_contract_violations_total{{{NS},feature="rating",rule="range"}}': "0+5x70",  # noqa: E501
+            f"berth_transformer_candidates_sum{{{NS}}}": "0+100x70",
+        },
+        {  # 0.5% of rows: under the 1% threshold
+            f'berth_transformer_contract_violations_total{{{NS},feature="rating",rule="range"}}': "0+0.5x70",  # noqa: E501
+            f"berth_transformer_candidates_sum{{{NS}}}": "0+100x70",
+        },
+    ),
     "BerthOnlineStoreErrors": (
         {
             f'berth_transformer_feature_read_seconds_count{{{NS},outcome="ok"}}': "0+100x70",
