@@ -147,6 +147,30 @@ def _features(args: argparse.Namespace) -> int:
     return 0
 
 
+def _canary(args: argparse.Namespace, argv: list[str]) -> int:
+    from benchmarks import canary
+
+    opts = canary.Options(
+        artifact=Path(args.artifact).resolve(),
+        repo=Path(args.repo).resolve(),
+        out=Path(args.out).resolve(),
+        scenarios=tuple(s for s in args.scenarios.split(",") if s),
+        analyses=args.analyses,
+        rate=args.rate,
+        canary_percent=args.canary_percent,
+        window_s=args.window,
+        max_looks=args.max_looks,
+    )
+    unknown = set(opts.scenarios) - set(canary.FAULTS)
+    if unknown or not (opts.artifact / "metadata.json").exists():
+        print(f"unknown scenarios {sorted(unknown)} or no artifact at {opts.artifact}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    result = canary.run(opts, "python -m benchmarks " + " ".join(argv))
+    print(canary.markdown(result))
+    return 0 if all(s["meets_bar"] for s in result["scenarios"]) else 1
+
+
 def _capacity(args: argparse.Namespace) -> int:
     from benchmarks import capacity
 
@@ -311,6 +335,17 @@ def build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--candidates", type=int, default=10)
     fe.add_argument("--reads", type=int, default=1000)
 
+    ca = sub.add_parser("canary", help="false-alarm and miss rates of rollout analyze (A/A, A/B)")
+    ca.add_argument("--out", required=True, help="canary.json and canary.md go here")
+    ca.add_argument("--artifact", default="artifacts/driver-ranking", help="artifact directory")
+    ca.add_argument("--repo", default="feature_repo", help="feature repo with its data/")
+    ca.add_argument("--scenarios", default="aa,latency,errors", help="comma-separated")
+    ca.add_argument("--analyses", type=int, default=20, help="analyses per scenario")
+    ca.add_argument("--rate", type=float, default=100.0, help="requests per second")
+    ca.add_argument("--canary-percent", type=float, default=50.0)
+    ca.add_argument("--window", type=int, default=12, help="seconds per look (fresh windows)")
+    ca.add_argument("--max-looks", type=int, default=5, help="looks before an analysis holds")
+
     ex = sub.add_parser("explain", help=":explain cost and :predict p99 under explain load")
     ex.add_argument("--out", required=True, help="explain.json and explain.md go here")
     ex.add_argument("--artifact", default=str(DEFAULT_ARTIFACT))
@@ -352,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.exit(2, f"python -m benchmarks {args.command}: {exc}\n")
     if args.command == "compare":
         return _compare(args, argv)
+    if args.command == "canary":
+        return _canary(args, argv)
     handlers = {
         "load": _load,
         "sweep": _sweep,

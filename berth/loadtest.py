@@ -125,21 +125,24 @@ async def open_loop(
     seconds: float,
     timeout_s: float = 10.0,
     events: dict[float, Any] | None = None,
+    rotate: Sequence[object] = (),
 ) -> Run:
     """Send ``rate`` requests per second for ``seconds``, never waiting for answers.
 
     ``events`` maps seconds after the start to callables run (in a thread) at that time:
-    stop a dependency, send a signal.
+    stop a dependency, send a signal. ``rotate``: payloads sent in turn instead of
+    ``payload`` (e.g. many customers, for a customer-sticky canary split).
     """
     import aiohttp
 
-    body, run, tasks = json.dumps(payload).encode(), Run(), []
+    bodies = [json.dumps(p).encode() for p in (rotate or [payload])]
+    run, tasks = Run(), []
     pending = sorted((events or {}).items())
     started = time.monotonic()
     with _heap_frozen():
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
 
-            async def send() -> None:
+            async def send(body: bytes) -> None:
                 run.samples.append(await _one(session, url, body, timeout_s))
 
             n = 0
@@ -150,7 +153,7 @@ async def open_loop(
                 if due > now:
                     await asyncio.sleep(due - now)
                     continue
-                tasks.append(asyncio.create_task(send()))
+                tasks.append(asyncio.create_task(send(bodies[n % len(bodies)])))
                 n += 1
             await asyncio.gather(*tasks)
     run.seconds = seconds

@@ -89,6 +89,7 @@ class LocalStack:
     data_args: list[str] = field(default_factory=list)
     canary: Path | None = None  # a second artifact (same FeatureService) for a canary
     canary_percent: float = 0.0
+    canary_env: dict[str, str] = field(default_factory=dict)  # extra env of the canary only
     shadow: Path | None = None  # an artifact for the shadow predictor
     build: bool = False  # build a missing artifact that is not the default one
     logs: Path = STATE_DIR / "logs"
@@ -170,7 +171,7 @@ class LocalStack:
                     model_name,
                     artifact,
                     (http, grpc),
-                    env=LOCAL_ENV["PREDICTOR"],
+                    env={**LOCAL_ENV["PREDICTOR"], **(self.canary_env if role == "canary" else {})},
                     log_path=self.logs / f"{role}.log",
                     nice=SHADOW_NICE if role == "shadow" else 0,
                 )

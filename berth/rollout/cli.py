@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING, Any, TextIO
 from berth.registry import is_model_uri, resolve_storage_uri, set_alias
 from berth.rollout import isvc as iv
 from berth.rollout import patches
+from berth.rollout import values as vals
 from berth.rollout.client import InferenceServices, connect
 from berth.rollout.errors import RolloutError
+from berth.rollout.looks import parse_interval
 from berth.rollout.modes import Mode, rollout_mode
 from berth.rollout.patches import Patch
 from berth.rollout.status import render, summarize
 
 if TYPE_CHECKING:
-    from berth.rollout.analyze import Action, Decision
+    from berth.rollout.analyze import Action
 
 DEFAULT_ISVC = "driver-ranking"
 EXIT = {"promote": 0, "hold": 3, "rollback": 4}
@@ -57,6 +59,11 @@ def add_rollout_commands(sub: Any) -> None:
     )
     change = argparse.ArgumentParser(add_help=False)
     change.add_argument("--dry-run", action="store_true", help="print the JSON Patch, send nothing")
+    change.add_argument(
+        "--emit-values",
+        action="store_true",
+        help="print the equivalent Helm values change (YAML); read and send nothing",
+    )
     layer = argparse.ArgumentParser(add_help=False)
     layer.add_argument(
         "--via",
@@ -107,6 +114,7 @@ def add_rollout_commands(sub: Any) -> None:
     onoff.add_argument("--enable", action="store_true", help="start mirroring (needs --host)")
     onoff.add_argument("--disable", action="store_true", help="stop mirroring")
     shadow.add_argument("--host", help="with --enable: the shadow predictor's host[:port]")
+    shadow.add_argument("--storage-uri", help="with --enable --emit-values: the shadow's model")
     shadow.set_defaults(func=_shadow)
 
     analyze = cmds.add_parser(
@@ -114,7 +122,7 @@ def add_rollout_commands(sub: Any) -> None:
         parents=[target, change, layer],
         help="compare canary with primary; decide promote / hold / rollback",
     )
-    source = analyze.add_mutually_exclusive_group(required=True)
+    source = analyze.add_mutually_exclusive_group()
     source.add_argument("--prometheus", metavar="URL", help="Prometheus base URL (HTTP API)")
     source.add_argument(
         "--scrape", metavar="URL", action="append", help="a pod's /metrics URL (repeatable)"
@@ -127,6 +135,23 @@ def add_rollout_commands(sub: Any) -> None:
     analyze.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout, seconds")
     analyze.add_argument(
         "-o", "--output", choices=["text", "json"], default="text", help="output format"
+    )
+    analyze.add_argument(
+        "--watch", action="store_true", help="look repeatedly (--interval, --looks)"
+    )
+    analyze.add_argument(
+        "--interval", type=parse_interval, default=30.0, help="between looks (30s, 2m)"
+    )
+    analyze.add_argument(
+        "--looks", type=int, default=10, help="with --watch: at most this many looks"
+    )
+    analyze.add_argument(
+        "--state", type=Path, help="JSON file keeping the look streaks across one-shot calls"
+    )
+    analyze.add_argument(
+        "--emit-template",
+        choices=["argo", "flagger"],
+        help="print the checks as an Argo AnalysisTemplate / Flagger MetricTemplates",
     )
     analyze.set_defaults(func=_analyze)
 
@@ -204,7 +229,15 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emit(change: vals.Values, summary: str) -> int:
+    print(vals.render(change, summary), end="")
+    return 0
+
+
 def _canary(args: argparse.Namespace) -> int:
+    if args.emit_values:
+        change = vals.canary(args.percent, args.via, args.storage_uri, args.name)
+        return _emit(change, f"canary at {args.percent}%")
     target = _Target(args)
     mode = _mode(target, args, host_given=bool(args.host))
     patch = patches.canary(
@@ -228,6 +261,8 @@ def _promote_patch(target: _Target, args: argparse.Namespace) -> Patch:
 
 
 def _promote(args: argparse.Namespace) -> int:
+    if args.emit_values:
+        return _emit(vals.promote(args.storage_uri), "promote the canary")
     if args.set_alias and not is_model_uri(args.storage_uri):
         raise RolloutError("--set-alias needs --storage-uri models:/NAME/VERSION")
     target = _Target(args)
@@ -239,58 +274,30 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
+    if args.emit_values:
+        return _emit(vals.rollback(), "roll the canary back")
     target = _Target(args)
     _send(target, patches.rollback(target.obj, _mode(target, args), name=args.name), args.dry_run)
     return 0
 
 
 def _shadow(args: argparse.Namespace) -> int:
-    if args.enable and not args.host:
+    if args.enable and not args.host and not args.emit_values:
         raise RolloutError("shadow --enable needs --host HOST[:PORT] (the shadow predictor)")
+    if args.emit_values:
+        change = vals.shadow(args.enable, args.storage_uri)
+        return _emit(change, "shadow " + ("on" if args.enable else "off"))
     target = _Target(args)
     _send(target, patches.shadow(target.obj, args.host if args.enable else None), args.dry_run)
     return 0
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from berth.rollout import metrics
-    from berth.rollout.analyze import decide
-    from berth.rollout.policy import load_policy
+    from berth.rollout.analyze_cli import run
 
-    policy = load_policy(args.policy)
-    if args.prometheus:
-        observed = metrics.from_prometheus(args.prometheus, policy, args.timeout)
-    else:
-        observed = metrics.from_scrapes(args.scrape, policy, args.timeout)
-    primary = args.primary_version or policy.primary_version
-    canary = args.canary_version or policy.canary_version
-    if not primary or not canary:
-        seen = ", ".join(sorted(observed.versions)) or "none"
-        raise RolloutError(
-            "name the versions: --primary-version and --canary-version, or primary_version and "
-            f"canary_version in the policy (versions in the metrics: {seen})"
-        )
-    decision = decide(observed, policy, primary, canary)
-    act = decision.action != "hold" and (args.apply or args.dry_run)
-    patch = _decision_patch(args, decision.action) if act else None
-    dry_run = args.dry_run or not args.apply
-    if args.output == "json":
-        doc = {
-            "action": decision.action,
-            "reasons": decision.reasons,
-            "passed": decision.passed,
-            "measurements": decision.measurements,
-            "patch": None if patch is None else {"summary": patch[1].summary, "ops": patch[1].ops},
-            "applied": patch is not None and not dry_run and patch[1].changes,
-        }
-        if patch is not None and not dry_run:
-            _send(*patch, dry_run=False, out=sys.stderr)
-        print(json.dumps(doc, indent=2))
-    else:
-        print(_render_decision(decision))
-        if patch is not None:
-            _send(*patch, dry_run=dry_run)
-    return EXIT[decision.action]
+    if not (args.prometheus or args.scrape or args.emit_template):
+        raise RolloutError("analyze needs --prometheus URL or --scrape URL (or --emit-template)")
+    return run(args)
 
 
 def _decision_patch(args: argparse.Namespace, action: Action) -> tuple[_Target, Patch]:
@@ -298,23 +305,3 @@ def _decision_patch(args: argparse.Namespace, action: Action) -> tuple[_Target, 
     if action == "rollback":
         return target, patches.rollback(target.obj, _mode(target, args), name=args.name)
     return target, _promote_patch(target, args)
-
-
-def _render_decision(decision: Decision) -> str:
-    m = decision.measurements
-    lines = [f"source    {m['source']}", "          version        requests  errors  rate     p99"]
-    for role in ("primary", "canary"):
-        r = m[role]
-        rate = "n/a" if r["error_rate"] is None else f"{100 * r['error_rate']:.2f}%"
-        p99 = "n/a" if r["p99_ms"] is None else f"{r['p99_ms']:.1f} ms"
-        lines.append(
-            f"{role:<9} {r['version']:<14} {r['requests']:>8.0f}  {r['errors']:>6.0f}  "
-            f"{rate:<7}  {p99}"
-        )
-    shadow = m["shadow"]
-    if shadow["rows"]:
-        lines.append(f"shadow    {shadow['rows']:.0f} rows, delta p99 {shadow['delta_p99']:.4g}")
-    lines.append(f"decision  {decision.action.upper()}")
-    lines += [f"  - {reason}" for reason in decision.reasons]
-    lines += [f"  ok {check}" for check in decision.passed]
-    return "\n".join(lines)

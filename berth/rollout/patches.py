@@ -12,7 +12,8 @@ Per mode (see docs/rollouts.md):
   removes it (the latest revision takes all traffic); rollback sets it to 0 (the previous
   rolled-out revision takes all traffic, the spec keeps the new model until you change it).
 - Standard: canary adds or updates a ``spec.canary[]`` entry ``{predictor, trafficPercent}``
-  (a new one copies the primary predictor with a name and the new model URI); promote makes
+  (a new one copies the primary predictor with a name and the new model URI, less the scale
+  fields KServe refuses on a canary: see ``CANARY_REFUSED``); promote makes
   the canary's predictor the primary (same name, so its Deployment is kept) and removes the
   entry; rollback removes the entry.
 - Transformer: canary sets ``BERTH_TRANSFORMER_CANARY_PERCENT`` (and ``_CANARY_HOST``);
@@ -51,6 +52,10 @@ MODEL_SPECS = frozenset(
 )
 """Predictor keys holding a model container spec; in a ``spec.canary[]`` entry each requires
 ``name`` (KServe's CRD), which the primary's may omit."""
+CANARY_REFUSED = ("maxReplicas", "scaleMetric", "scaleTarget", "autoScaling")
+"""Scale fields KServe's admission webhook refuses on a ``spec.canary[]`` predictor (kserve/kserve
+``pkg/apis/serving/v1beta1/inference_service_validation.go``): a canary runs a fixed
+``minReplicas`` replicas, here the primary's (at most the stable one's, as the webhook asks)."""
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -230,7 +235,8 @@ def _canary_standard(obj: dict[str, Any], percent: int, uri: str | None, name: s
     if canary_name == primary.get("name"):
         raise RolloutError(f"the primary predictor is already called {canary_name!r}: pass --name")
     predictor = copy.deepcopy(primary)
-    predictor.pop("canaryTrafficPercent", None)
+    for key in ("canaryTrafficPercent", *CANARY_REFUSED):
+        predictor.pop(key, None)
     predictor["name"] = canary_name
     for key in MODEL_SPECS & predictor.keys():
         # A canary's model spec is a container that must be named (the primary's may omit it).
@@ -291,7 +297,7 @@ def promote(
         ops = [
             *_guard(obj),
             *_name_test(entry, index),
-            {"op": "replace", "path": "/spec/predictor", "value": entry["predictor"]},
+            {"op": "replace", "path": "/spec/predictor", "value": _promoted(obj, entry)},
             _remove_canary(obj, index),
             *follow,
         ]
@@ -311,6 +317,13 @@ def promote(
     env_ops = _env_ops(base, container, {}, (iv.CANARY_HOST, iv.CANARY_PERCENT))
     summary = f"spec.predictor.{where}={storage_uri}; transformer canary env removed{also}"
     return Patch(mode, summary, [*_guard(obj), *uri_ops, *follow, *env_ops])
+
+
+def _promoted(obj: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """The canary's predictor with the primary's scaling (a canary may not carry it)."""
+    primary = iv.spec(obj)["predictor"]
+    scaling = {k: primary[k] for k in ("minReplicas", *CANARY_REFUSED) if k in primary}
+    return {**entry["predictor"], **scaling}
 
 
 def _transformer_follows(obj: dict[str, Any], uri: str) -> tuple[JsonPatch, str]:

@@ -59,20 +59,37 @@ class RolloutPolicy(BaseModel):
     window: str = Field(default="10m", pattern=r"^[1-9][0-9]*[smhd]$")
     """PromQL range the Prometheus queries look back over (scrapes count since pod start)."""
 
-    min_requests: int = Field(default=100, ge=1)
-    """Requests each of primary and canary must have served before a promote."""
+    min_samples: int = Field(default=200, ge=1)
+    """Observations each side (requests; shadow rows) before a signal may vote; below: hold."""
+
+    alpha: float = Field(default=0.01, gt=0.0, lt=0.5)
+    """Level of each one-sided test: a signal fails only when its test rejects "the canary is
+    no worse" at this level (and the effect is beyond the allowance)."""
+
+    min_effect_ms: float = Field(default=2.0, ge=0.0)
+    """Latency: a quantile (p50 or p99) regresses only when the canary is slower by more than
+    this many milliseconds AND by more than ``max_p99_ratio``."""
+
+    fail_looks: int = Field(default=2, ge=1)
+    """Roll back after this many failing looks in a row (``--watch`` or ``--state``)."""
+
+    pass_looks: int = Field(default=3, ge=1)
+    """Promote after this many passing looks in a row."""
 
     max_error_rate_delta: float = Field(default=0.01, ge=0.0, le=1.0)
-    """Roll back when canary error rate - primary error rate exceeds this (0.01 = 1 point)."""
+    """Allowed canary error rate - primary error rate (0.01 = 1 point): more, shown at level
+    ``alpha``, fails the look; a confidence bound below it passes."""
 
     max_p99_ratio: float = Field(default=1.2, ge=1.0)
-    """Roll back when canary p99 latency / primary p99 latency exceeds this."""
+    """Allowed canary / primary latency ratio at p50 and p99 (see ``min_effect_ms``)."""
 
     max_p99_ms: float | None = Field(default=None, gt=0)
-    """Roll back when the canary's p99 latency exceeds this many milliseconds (off when unset)."""
+    """Canary p99 latency limit, ms (off when unset): fails when more than 1% of canary
+    requests are shown to be slower."""
 
     max_shadow_delta_p99: float | None = Field(default=None, ge=0)
-    """Roll back when the p99 of |primary - shadow| score deltas exceeds this (off when unset)."""
+    """Limit of the p99 of |primary - shadow| score deltas (off when unset): fails when more
+    than 1% of rows are shown to be above it."""
 
     metrics: MetricNames = MetricNames()
     """Metric and label names (defaults: the Berth transformer's)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,13 @@ class WarmingUpError(BerthError):
     log_each = False
 
 
+class InjectedFaultError(BerthError):
+    """A failure injected by ``BERTH_PREDICTOR_FAULT_ERROR_RATE`` (benchmarks only): a 500."""
+
+    public_message = "injected fault (BERTH_PREDICTOR_FAULT_ERROR_RATE)"
+    log_each = False
+
+
 @dataclass
 class Scoring:
     """One request between the handlers: what was asked, its rows, then its scores."""
@@ -72,6 +80,7 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
         self.validator: RowValidator | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._batcher: Batcher | None = None
+        self._faults = random.Random()
         self.guard = Guard(
             settings.max_inflight,
             setting="BERTH_PREDICTOR_MAX_INFLIGHT",
@@ -176,8 +185,16 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
     async def predict(
         self, scoring: Scoring, headers: Any = None, response_headers: Any = None
     ) -> Scoring:
+        if self.settings.fault_latency_ms or self.settings.fault_error_rate:
+            await self._inject_fault()
         scoring.scores = await self._score(scoring.rows)
         return scoring
+
+    async def _inject_fault(self) -> None:
+        """The benchmark-only fault hook (``BERTH_PREDICTOR_FAULT_*``; off by default)."""
+        await asyncio.sleep(self.settings.fault_latency_ms / 1000)
+        if self._faults.random() < self.settings.fault_error_rate:
+            raise InjectedFaultError()
 
     async def postprocess(
         self,

@@ -54,6 +54,15 @@ class PredictorSettings(ServingSettings):
     enable_trace_logs: bool = False
     """KServe's per-request trace line (costs about a third of the throughput)."""
 
+    fault_latency_ms: float = Field(default=0.0, ge=0, le=60_000)
+    """TEST/BENCHMARK HOOK, never for production: sleep this long in every predict (0: off).
+    Exists only so ``python -m benchmarks canary`` can run a canary slower by a known amount."""
+
+    fault_error_rate: float = Field(default=0.0, ge=0, le=1)
+    """TEST/BENCHMARK HOOK, never for production: fail this share of predicts with a 500
+    (0: off). Exists only so ``python -m benchmarks canary`` can run a canary with a known
+    extra error rate."""
+
     verify_key: Path | None = None
     """EC public key (PEM) the artifact's signature (``model.sig``, ``berth sign``) must verify
     with. Set: the predictor refuses to start (one JSON log line, exit 1) on an unsigned,

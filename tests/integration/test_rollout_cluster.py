@@ -414,10 +414,12 @@ POLICY = """\
 primary_version: v1
 canary_version: v2
 window: 5m
-min_requests: 100
+min_samples: 150
 max_error_rate_delta: 0.01
 max_p99_ratio: 1.5
 max_shadow_delta_p99: 0.05
+fail_looks: 1
+pass_looks: 1
 """
 
 
@@ -438,7 +440,7 @@ def test_analyze_rolls_back_a_failing_canary(
     argv = ["analyze", "--prometheus", url, "--policy", str(tmp_path / "policy.yaml")]
 
     code, out, _ = berth(capsys, *argv)  # no --apply: prints only
-    assert code == 4 and "decision  ROLLBACK" in out and "canary 10.00% vs primary 0.50%" in out
+    assert code == 4 and "-> ROLLBACK" in out and "canary 10.00% vs primary 0.50%" in out
     assert len(api.patches) == 1
     assert "increase(berth_transformer_model_request_seconds_bucket[5m])" in queries[0]
 
@@ -468,12 +470,12 @@ def test_analyze_promotes_a_healthy_canary_and_holds_a_quiet_one(
         request_buckets("v1", 1000, 3) + request_buckets("v2", 20, 0)
     )
     code, out, _ = berth(capsys, *argv)
-    assert code == 3 and "not enough requests" in out and len(api.patches) == 1
+    assert code == 3 and "too few requests to vote" in out and len(api.patches) == 1
 
     answers["request_seconds"] = vector(
-        request_buckets("v1", 1000, 3) + request_buckets("v2", 200, 1)
+        request_buckets("v1", 3000, 3) + request_buckets("v2", 1000, 1)
     )
-    answers["shadow_delta"] = vector([({"le": "0.01"}, 990.0), ({"le": "+Inf"}, 1000.0)])
+    answers["shadow_delta"] = vector([({"le": "0.05"}, 999.0), ({"le": "+Inf"}, 1000.0)])
     code, out, _ = berth(capsys, *argv, "-o", "json")
     doc = json.loads(out)
     assert code == 0 and doc["action"] == "promote" and doc["applied"] is True
@@ -501,11 +503,14 @@ def test_analyze_scrapes_pods_and_rolls_back_a_slow_canary(
         urls.append(next(servers[-1]) + "/metrics")
     try:
         argv = ["analyze", "--primary-version", "v1", "--canary-version", "v2", "--apply"]
+        argv += ["--watch", "--interval", "0.1s", "--looks", "3"]  # two failing looks roll back
         code, out, _ = berth(capsys, *argv, *(a for u in urls for a in ("--scrape", u)))
     finally:
         for server in servers:
             server.close()
-    assert code == 4 and "p99 latency" in out and "2 scrape(s)" in out
+    assert code == 4 and "2 scrape(s)" in out
+    assert "look 1 FAIL" in out and "failing looks 2/2, passing looks 0/3 -> ROLLBACK" in out
+    assert "fail         latency: p50" in out
     assert iv.CANARY_HOST not in tenv(api.get("driver-ranking"))  # transformer canary removed
 
 

@@ -151,6 +151,32 @@ def test_bad_input_is_a_400_wire_error(artifact: Path) -> None:
     assert err.value.error.status == 400 and "instances[0]" in str(err.value)
 
 
+def test_the_benchmark_fault_hook_is_off_by_default_and_injects_when_set(artifact: Path) -> None:
+    """BERTH_PREDICTOR_FAULT_* exist only for ``python -m benchmarks canary``."""
+    body = {"instances": ROWS.tolist()}
+    assert PredictorSettings().fault_latency_ms == PredictorSettings().fault_error_rate == 0
+    slow = _ready(artifact, fault_latency_ms=30)
+    started = time.perf_counter()
+    asyncio.run(slow(body, {}))
+    assert time.perf_counter() - started >= 0.03
+    failing = _ready(artifact, fault_error_rate=1.0)
+    with pytest.raises(WireError) as err:
+        asyncio.run(failing(body, {}))
+    assert err.value.error.status == 500 and "injected fault" in str(err.value.error.message)
+    half = _ready(artifact, fault_error_rate=0.5)
+
+    async def many() -> int:
+        failed = 0
+        for _ in range(400):
+            try:
+                await half(body, {})
+            except WireError:
+                failed += 1
+        return failed
+
+    assert 140 <= asyncio.run(many()) <= 260  # ~200 of 400
+
+
 def test_not_ready_until_warm_up_and_load_runs_once(artifact: Path) -> None:
     model = OnnxPredictor("tiny", artifact, PredictorSettings(warmup_runs=1))
     assert model.load() is True

@@ -38,8 +38,10 @@ def test_defaults() -> None:
         ["canary"],
         ["shadow"],
         ["shadow", "--enable", "--disable"],
-        ["analyze"],
         ["analyze", "--prometheus", "http://p", "--scrape", "http://x/metrics"],
+        ["analyze", "--emit-template", "spinnaker"],
+        ["analyze", "--watch", "--interval", "soon"],
+        ["analyze", "--interval", "-5s"],
         ["status", "--deployment-mode", "modelmesh"],
     ],
 )
@@ -50,9 +52,22 @@ def test_rejected(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert "error" in capsys.readouterr().err
 
 
+def test_analyze_needs_a_source(capsys: pytest.CaptureFixture[str]) -> None:
+    from berth.cli import main
+
+    assert main(["rollout", "analyze"]) == 1
+    assert "--prometheus URL or --scrape URL" in capsys.readouterr().err
+
+
+def test_watch_arguments() -> None:
+    args = parse("analyze", "--prometheus", "http://p", "--watch", "--interval", "2m")
+    assert (args.watch, args.interval, args.looks, args.state) == (True, 120.0, 10, None)
+    assert parse("analyze", "--scrape", "u", "--interval", "1.5").interval == 1.5
+
+
 def test_import_is_light() -> None:
     code = (
-        "import sys, berth.rollout.cli, berth.rollout.patches, berth.rollout.analyze\n"
+        "import sys, berth.rollout.cli, berth.rollout.patches, berth.rollout.analyze_cli\n"
         "print(sorted(m for m in ('kubernetes', 'yaml', 'jsonschema', 'prometheus_client')"
         " if m in sys.modules))"
     )

@@ -164,6 +164,23 @@ def test_standard_canary_promote(schema: dict[str, Any], shape: str) -> None:
     assert obj["spec"]["canary"][0]["predictor"]["name"] == patches.default_canary_name(V3)
 
 
+def test_standard_canary_carries_no_scale_fields_kserve_refuses(schema: dict[str, Any]) -> None:
+    """KServe's webhook refuses maxReplicas / scaleMetric / scaleTarget / autoScaling on a
+    spec.canary[] predictor (kserve/kserve pkg/apis/serving/v1beta1/
+    inference_service_validation.go): the canary runs the primary's minReplicas, and a
+    promotion gives the promoted predictor the primary's scaling back."""
+    obj = make("RawDeployment", "model")
+    scaling = {"minReplicas": 2, "maxReplicas": 6, "scaleMetric": "cpu", "scaleTarget": 70}
+    obj["spec"]["predictor"].update(scaling)
+    obj = step(obj, patches.canary(obj, 20, Mode.STANDARD, storage_uri=V2, name="v2"), schema)
+    canary_predictor = obj["spec"]["canary"][0]["predictor"]
+    assert not set(patches.CANARY_REFUSED) & canary_predictor.keys()
+    assert canary_predictor["minReplicas"] == 2
+    obj = step(obj, patches.promote(obj, Mode.STANDARD), schema)
+    assert {k: obj["spec"]["predictor"][k] for k in scaling} == scaling
+    assert uri(obj["spec"]["predictor"]) == V2 and obj["spec"]["predictor"]["name"] == "v2"
+
+
 def test_standard_rollback_removes_the_entry(schema: dict[str, Any], shape: str) -> None:
     obj = make("Standard", shape)
     obj = step(obj, patches.canary(obj, 20, Mode.STANDARD, storage_uri=V2), schema)

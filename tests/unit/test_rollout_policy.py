@@ -32,8 +32,11 @@ def test_example_documents_every_key() -> None:
 def test_defaults(tmp_path: Path) -> None:
     assert load_policy(None) == RolloutPolicy()
     assert load_policy(write(tmp_path, "")) == RolloutPolicy()
-    policy = load_policy(write(tmp_path, "min_requests: 5\nmetrics: {version_label: v}\n"))
-    assert policy.min_requests == 5 and policy.metrics.version_label == "v"
+    policy = load_policy(write(tmp_path, "min_samples: 5\nmetrics: {version_label: v}\n"))
+    assert policy.min_samples == 5 and policy.metrics.version_label == "v"
+    defaults = RolloutPolicy()
+    assert (defaults.alpha, defaults.min_samples, defaults.min_effect_ms) == (0.01, 200, 2.0)
+    assert (defaults.fail_looks, defaults.pass_looks) == (2, 3)
     assert policy.metrics.request_histogram == "berth_transformer_model_request_seconds"
 
 
@@ -46,7 +49,13 @@ def test_defaults(tmp_path: Path) -> None:
         ("max_p99_ratio: 0.9\n", "max_p99_ratio"),
         ("max_p99_ms: 0\n", "max_p99_ms"),
         ("max_shadow_delta_p99: -0.1\n", "max_shadow_delta_p99"),
-        ("min_requests: 0\n", "min_requests"),
+        ("min_samples: 0\n", "min_samples"),
+        ("min_requests: 100\n", "min_requests: Extra inputs"),
+        ("alpha: 0.5\n", "alpha"),
+        ("alpha: 0\n", "alpha"),
+        ("min_effect_ms: -1\n", "min_effect_ms"),
+        ("fail_looks: 0\n", "fail_looks"),
+        ("pass_looks: 0\n", "pass_looks"),
         ("window: 10 minutes\n", "window"),
         ("metrics: {error_outcomes: '5..('}\n", "not a regular expression"),
         ("- a list\n", "must be a mapping"),
