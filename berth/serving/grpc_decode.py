@@ -2,23 +2,23 @@
 
 grpcio answers a request whose bytes are not the method's protobuf message with ``UNKNOWN``
 (the deserializer raised), and KServe's ``InferRequest.from_grpc`` raises ``IndexError`` (500)
-on a ``ModelInferRequest`` with more ``raw_input_contents`` than inputs. :func:`install` wraps
-the deserializer of every method KServe registers so that such a request reaches the method as
-a :class:`Malformed` value, which the wrapped method answers with ``INVALID_ARGUMENT``.
+on a ``ModelInferRequest`` with more ``raw_input_contents`` than inputs.
+:func:`add_inference_servicer` (called by :class:`berth.serving.grpc_server.BerthGrpcServer`)
+registers KServe's servicer with every method's deserializer wrapped, so that such a request
+reaches the method as a :class:`Malformed` value, which the wrapped method answers with
+``INVALID_ARGUMENT``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
-from kserve.protocol.grpc import server as grpc_server
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,6 @@ class _Wrapping:
         self._server.add_registered_method_handlers(service, wrapped)
 
 
-def _add(servicer: Any, server: Any) -> None:
+def add_inference_servicer(servicer: Any, server: Any) -> None:
+    """KServe's ``GRPCInferenceService`` servicer on ``server``, malformed requests refused."""
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, _Wrapping(server))
-
-
-def install() -> None:
-    """Point KServe's gRPC server at the wrapping registration (before it starts)."""
-    grpc_server.grpc_predict_v2_pb2_grpc = SimpleNamespace(
-        add_GRPCInferenceServiceServicer_to_server=_add
-    )

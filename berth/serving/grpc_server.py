@@ -28,11 +28,12 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
-from kserve.protocol.grpc import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
+from kserve.protocol.grpc import grpc_predict_v2_pb2
 from kserve.protocol.grpc import server as kserve_grpc
 from kserve.protocol.grpc.interceptors import LoggingInterceptor
 
 from berth.observability import get_logger
+from berth.serving import grpc_decode
 from berth.serving.client_errors import QuietInterceptor
 
 log = get_logger(__name__)
@@ -104,7 +105,7 @@ class BerthGrpcServer(kserve_grpc.GRPCServer):  # type: ignore[misc]
                 for name in ("grpc.max_send_message_length", "grpc.max_receive_message_length")
             ],
         )
-        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, self._server)
+        grpc_decode.add_inference_servicer(servicer, self._server)  # malformed: INVALID_ARGUMENT
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         if self.reflection_on:
             names = (INFERENCE_SERVICE.full_name, HEALTH_SERVICE.full_name)

@@ -23,7 +23,7 @@ from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
 from kserve.protocol.rest.server import RESTServer
 
 from berth.observability import configure_logging, get_logger
-from berth.serving import grpc_decode, http_limits
+from berth.serving import http_limits
 from berth.serving.client_errors import install_quiet_handlers
 from berth.serving.drain import DrainingModelServer
 from berth.serving.errors import install_rest_handler
@@ -183,7 +183,6 @@ def serve(
     if install is not None:
         install(app)
     tidy_registry()
-    grpc_decode.install()
     uvloop = use_uvloop(args.event_loop)
     gc.collect()
     gc.freeze()
