@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from berth.cli import build_parser
+from berth.testing import free_port
 
 BERTH = [sys.executable, "-m", "berth.cli"]
 
@@ -80,7 +81,8 @@ def test_up_does_not_build_into_a_mistyped_artifact_path(tmp_path: Path) -> None
     """Found: `berth up --artifact <typo>` silently trained a model into that path (~40 s, plus
     `<typo>.build/`). Now only with --build (or for the default artifact)."""
     typo = tmp_path / "artifacts" / "driver-rankin"
-    done = run("up", "--artifact", str(typo), "--online-store", "sqlite", cwd=tmp_path)
+    ports = ["--port", str(free_port()), "--grpc-port", str(free_port())]
+    done = run("up", "--artifact", str(typo), "--online-store", "sqlite", *ports, cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "--build" in done.stderr and "Traceback" not in done.stderr
     assert not typo.exists() and not typo.with_name("driver-rankin.build").exists()
@@ -104,6 +106,7 @@ def test_feast_apply_output_is_one_progress_line_with_the_text_in_a_log(tmp_path
         "data",
         "--step",
         "dataset",
+        "--no-track",
         *small,
         cwd=tmp_path,
         timeout=300,
