@@ -310,14 +310,20 @@ def test_istio_rule_rejects_a_policy_without_the_test_pod() -> None:
     assert platform.helm_test_admission_violations([pod, policy]) == []
 
 
-def test_grpc_liveness_probe_can_be_switched_on() -> None:
-    """predictor.probes.grpcPortProbe=grpc: a Kubernetes grpc: probe (grpc.health.v1) on the
-    h2c port, which the probe rule accepts as it does tcpSocket."""
-    objects = render_objects({"predictor": {"probes": {"grpcPortProbe": "grpc"}}})
-    main = next(o for o in isvcs(objects) if o["metadata"]["name"] == "driver-ranking")
-    container = main["spec"]["predictor"]["containers"][0]
-    assert container["livenessProbe"]["grpc"] == {"port": 8081}
-    assert rules.probe_protocol_violations(main) == []
+def test_grpc_liveness_probe_by_default_tcp_socket_on_request() -> None:
+    """By default a Kubernetes grpc: probe (the containers' grpc.health.v1) on the h2c port;
+    predictor.probes.grpcPortProbe=tcpSocket for older images. The probe rule accepts both."""
+    for probe, expected in (
+        ({}, {"grpc": {"port": 8081}}),
+        ("tcpSocket", {"tcpSocket": {"port": 8081}}),
+    ):
+        values = {"predictor": {"probes": {"grpcPortProbe": probe}}} if probe else {}
+        main = next(
+            o for o in isvcs(render_objects(values)) if o["metadata"]["name"] == "driver-ranking"
+        )
+        liveness = main["spec"]["predictor"]["containers"][0]["livenessProbe"]
+        assert {k: liveness[k] for k in expected} == expected, liveness
+        assert rules.probe_protocol_violations(main) == []
 
 
 def test_default_install_survives_a_node_drain(rendered: dict[str, list[Obj]]) -> None:
