@@ -36,7 +36,7 @@ EVAL = "60m"  # past every rule's `for` (at most 30m) plus its range (at most 15
 
 # alert -> (firing series, quiet series); each series "metric{labels}": "promtool values".
 Series = dict[str, str]
-CASES: dict[str, tuple[Series, Series]] = {
+CASES: dict[str, tuple[Series, Series | list[Series]]] = {
     "BerthHighErrorRate": (
         {
             f'berth_transformer_request_seconds_count{{{NS},outcome="200"}}': "0+100x70",
@@ -62,9 +62,9 @@ CASES: dict[str, tuple[Series, Series]] = {
         },
     ),
     "BerthOverloaded": (
-        {
-            f'berth_transformer_rejected_total{{{NS},reason="overload"}}': "0+5x70",
-            f"berth_predictor_rejected_total{{{NS}}}": "0+0x70",
+        {  # the predictor sheds while the transformer has refused nothing for overload yet
+            f'berth_transformer_rejected_total{{{NS},reason="draining"}}': "0+0x70",
+            f"berth_predictor_rejected_total{{{NS}}}": "0+5x70",
         },
         {  # refusals while draining are not overload
             f'berth_transformer_rejected_total{{{NS},reason="overload"}}': "0+0x70",
@@ -113,11 +113,24 @@ CASES: dict[str, tuple[Series, Series]] = {
         },
     ),
     "BerthFeatureDrift": (
-        {f'berth_transformer_feature_psi{{{NS},feature="trip_distance_km"}}': "0.4x70"},
-        {  # a watched feature under the threshold; an unwatched hourly aggregate above it
-            f'berth_transformer_feature_psi{{{NS},feature="trip_distance_km"}}': "0.1x70",
-            f'berth_transformer_feature_psi{{{NS},feature="conv_rate"}}': "0.9x70",
+        {
+            f'berth_transformer_feature_psi{{{NS},feature="trip_distance_km"}}': "0.4x70",
+            f"berth_transformer_drift_window_rows{{{NS}}}": "800x70",
+            f"berth_transformer_drift_min_rows{{{NS}}}": "500x70",
         },
+        [
+            {  # a watched feature under the threshold; an unwatched hourly aggregate above it
+                f'berth_transformer_feature_psi{{{NS},feature="trip_distance_km"}}': "0.1x70",
+                f'berth_transformer_feature_psi{{{NS},feature="conv_rate"}}': "0.9x70",
+                f"berth_transformer_drift_window_rows{{{NS}}}": "800x70",
+                f"berth_transformer_drift_min_rows{{{NS}}}": "500x70",
+            },
+            {  # above the threshold, but the window holds fewer rows than its minimum
+                f'berth_transformer_feature_psi{{{NS},feature="trip_distance_km"}}': "0.9x70",
+                f"berth_transformer_drift_window_rows{{{NS}}}": "120x70",
+                f"berth_transformer_drift_min_rows{{{NS}}}": "500x70",
+            },
+        ],
     ),
     "BerthShadowDisagrees": (
         {
@@ -191,8 +204,9 @@ def expected(rule: dict[str, Any], name: str) -> dict[str, Any]:
 def unit_tests(spec: dict[str, Any], rules_name: str) -> dict[str, Any]:
     tests = []
     for name, rule in alerts(spec).items():
-        firing, quiet = CASES[name]
-        for series, exp in ((firing, [expected(rule, name)]), (quiet, [])):
+        firing, quiet = CASES[name]  # quiet: one case, or a list of them
+        quiets = quiet if isinstance(quiet, list) else [quiet]
+        for series, exp in ((firing, [expected(rule, name)]), *((q, []) for q in quiets)):
             tests.append(
                 {
                     "name": f"{name} {'fires' if exp else 'stays quiet'}",

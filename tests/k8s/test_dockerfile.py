@@ -55,7 +55,7 @@ def test_serving_and_build_targets() -> None:
 
 def test_dependencies_are_installed_before_the_source() -> None:
     found = stages()
-    assert "COPY pyproject.toml constraints.txt /src/" in found["venv"]
+    assert "COPY pyproject.toml constraints.txt constraints-tracking.txt /src/" in found["venv"]
     for deps, app, extras in (
         ("deps-serve", "serve-app", "serve registry"),
         ("deps-predictor", "predictor-app", "predictor"),

@@ -106,10 +106,12 @@ def test_long_running_containers_have_probes(rendered: dict[str, list[Obj]]) -> 
                 assert "livenessProbe" in container and "readinessProbe" in container, at
                 if where.startswith("driver-ranking"):
                     # Knative rewrites the liveness probe to the one declared port: on the
-                    # gRPC-only h2c port it is a tcpSocket probe (tests/k8s/cluster_rules.py).
+                    # gRPC-only h2c port it is a grpc: probe of grpc.health.v1 (by default) or
+                    # a tcpSocket probe (tests/k8s/cluster_rules.py).
                     ports = [p["name"] for p in container["ports"]]
                     if ports == ["h2c"]:
-                        assert container["livenessProbe"]["tcpSocket"] == {"port": 8081}, at
+                        probe = container["livenessProbe"]
+                        assert probe.get("grpc", probe.get("tcpSocket")) == {"port": 8081}, at
                     else:
                         assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
                     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
