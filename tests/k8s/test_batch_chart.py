@@ -1,20 +1,16 @@
 """The chart's batch workloads: a plain Job for the local engine, a KubeRay RayJob for the Ray
 engine only when the cluster serves ``ray.io/v1`` (``.Capabilities``), every pod restricted and
 without service links. No KubeRay schema is at hand: the RayJob's pod specs are checked here.
-
-``helm_python.Chart.render`` does not expose ``--api-versions``; its native render takes
-``api_versions`` as ``helm template --api-versions`` does (Helm's ``chartutil.Capabilities``).
+The cluster's APIs reach the render as ``helm template --api-versions`` (berth.kube.chart).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-import yaml
 
-from berth.kube.chart import CHART_DIR, NAMESPACE, RELEASE, merge, render_objects
+from berth.kube.chart import CLUSTER_API_VERSIONS, merge, render_objects
 
 pytestmark = pytest.mark.k8s
 
@@ -31,26 +27,8 @@ BATCH = {
 
 
 def render_with_api_versions(values: Obj, api_versions: list[str]) -> list[Obj]:
-    import helm_python
-    from helm_python import _native
-
-    opts = {"name": RELEASE, "namespace": NAMESPACE, "is_install": True}
-    with helm_python.Chart.load(CHART_DIR) as chart:
-        rendered = json.loads(
-            _native.call_string(
-                "helm_render",
-                chart._raw(),
-                json.dumps(values),
-                json.dumps({**opts, "api_versions": api_versions}),
-            )
-        )
-    return [
-        doc
-        for name in sorted(rendered)
-        if name.endswith(".yaml")
-        for doc in yaml.safe_load_all(rendered[name])
-        if doc
-    ]
+    """The chart rendered for a cluster that also serves ``api_versions`` (hooks included)."""
+    return render_objects(values, hooks=True, api_versions=(*CLUSTER_API_VERSIONS, *api_versions))
 
 
 def batch_objects(objects: list[Obj]) -> list[Obj]:
@@ -89,7 +67,7 @@ def test_off_by_default() -> None:
 
 
 def test_local_engine_is_a_restricted_job() -> None:
-    (job,) = batch_objects(render_objects(BATCH))
+    (job,) = batch_objects(render_objects(BATCH, hooks=True))
     assert job["kind"] == "Job" and job["metadata"]["name"] == "berth-batch"
     pod = job["spec"]["template"]["spec"]
     assert_restricted("Job/berth-batch", pod)
