@@ -77,10 +77,16 @@ def _named(exc: Exception, directory: Path, key: Path) -> ArtifactError:
             f"{directory / SIGNATURE_FILE}: signature was not made with the key {key}",
             file=SIGNATURE_FILE,
         )
+    # model-signing joins its findings as the repr of a list: a finding whose digest bytes
+    # hold a quote is repr'd with escaped quotes, so every quote may carry a backslash.
+    q = r"\\?'"
     for pattern, what in (
-        (r"Hash mismatch for '([^']+)'", "changed since it was signed"),
-        (r"Extra files found in model '[^']*': ([^\"'\]]+)", "not covered by the signature"),
-        (r"Missing files in model '[^']*': ([^\"'\]]+)", "signed but missing"),
+        (rf"Hash mismatch for {q}([^'\\]+){q}", "changed since it was signed"),
+        (
+            rf"Extra files found in model {q}[^'\\]*{q}: ([^\"'\\\]]+)",
+            "not covered by the signature",
+        ),
+        (rf"Missing files in model {q}[^'\\]*{q}: ([^\"'\\\]]+)", "signed but missing"),
     ):
         names = [n.strip() for found in re.findall(pattern, text) for n in found.split(",")]
         if names:
