@@ -121,7 +121,9 @@ def _from_grpc_error(exc: grpc.aio.AioRpcError) -> BerthError:
         return OverloadedError(f"predictor overloaded: {details}")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceededError(PREDICTOR)
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
+    # CANCELLED reaches a client only from the server's side (a predictor stopping past its
+    # grace cancels what it still holds): like UNAVAILABLE, the call was never answered.
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.CANCELLED):
         return DependencyUnavailableError(PREDICTOR, f"{code.name}: {details}")
     return PredictorError(f"predictor answered {code.name}: {details}")
 
@@ -210,9 +212,12 @@ class GrpcPredictorClient:
         try:
             return await call(stub, left_s)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
                 self._renew(generation)
             raise _from_grpc_error(exc) from None
+        except grpc.aio.UsageError as exc:  # the channel closed under the call
+            self._renew(generation)
+            raise DependencyUnavailableError(PREDICTOR, f"channel closed: {exc}") from None
 
     async def metadata(self) -> dict[str, Any]:
         request = pb.ModelMetadataRequest(name=self.model_name)
