@@ -266,8 +266,9 @@ def test_sigterm_transformer_during_load_drains_and_exits_in_grace(
 
 
 def test_sigterm_predictor_during_load_drains_and_exits_in_grace(stack: ServingStack) -> None:
-    # 400 rows of JSON per request (a few ms each to parse): 800 rps is above its capacity,
-    # so requests are queued and in flight when SIGTERM comes.
-    body = {"instances": [[0.5] * 20] * 400}
+    # 1,000 rows of JSON per request (several ms each to parse and run): 800 rps is well above
+    # its capacity, so requests are queued and in flight when SIGTERM comes (with 400 rows a
+    # quiet machine kept up, and at times nothing was in flight).
+    body = {"instances": [[0.5] * 20] * 1000}
     url = f"{stack.predictor_url}/v1/models/driver-ranking:predict"
     _sigterm_under_load(stack, url, body, "predictor", 800.0)
