@@ -4,8 +4,6 @@ predictor with a certificate made here; bounded retries of a predictor call."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import subprocess
 import sys
@@ -15,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from berth.loadtest import MODEL
-from berth.testing import LOOPBACK, ServerProcess, free_port, predictor_process, transformer_process
+from berth.testing import (
+    LOOPBACK,
+    ServerProcess,
+    free_port,
+    predictor_process,
+    self_signed_tls,
+    transformer_process,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -108,43 +113,6 @@ def test_a_ca_bundle_without_tls_is_refused() -> None:
     assert "TLS" in line["fix"]
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, made now with `cryptography`."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, LOOPBACK)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def predict(http: int) -> dict[str, object]:
     request = urllib.request.Request(
         f"http://{LOOPBACK}:{http}/v1/models/{MODEL}:predict",
@@ -193,7 +161,8 @@ def test_tls_to_the_predictor_with_a_ca_bundle(
     from berth.featurerepo import materialize_latest
     from berth.testing import patched_env
 
-    cert, key = self_signed(tmp_path)
+    tls = self_signed_tls(tmp_path)
+    cert, key = tls.cert, tls.key
     redis_url = redis_server.connection_string  # type: ignore[attr-defined]
     with patched_env(REDIS_CONNECTION_STRING=redis_url):
         materialize_latest(built[0])
