@@ -26,10 +26,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from benchmarks.canary import bodies  # many customers: the split is customer-sticky
 from berth.loadtest import open_loop
 from berth.local import Endpoints, LocalStack
 from berth.testing import PrometheusServer, free_port, repackaged_artifact
@@ -55,25 +55,6 @@ class Lab:
     root: Path
 
 
-def bodies(n: int = 400) -> list[dict[str, Any]]:
-    """``n`` customers, 5 candidates each (the small data has customers 1..120 and drivers
-    1001..1040; other customers read as missing and are filled, like new customers)."""
-    return [
-        {
-            "instances": [
-                {
-                    "customer_id": 1 + c,
-                    "driver_id": 1001 + (c + k) % 40,
-                    "trip_distance_km": 3.5 + k,
-                    "pickup_hour": (c + k) % 24,
-                }
-                for k in range(5)
-            ]
-        }
-        for c in range(n)
-    ]
-
-
 @contextlib.contextmanager
 def load(lab: Lab, rate: float, seconds: float) -> Iterator[dict[int, int]]:
     """Open-loop traffic in a thread for ``seconds`` while the block runs (the looks see
@@ -82,7 +63,7 @@ def load(lab: Lab, rate: float, seconds: float) -> Iterator[dict[int, int]]:
     statuses: dict[int, int] = {}
 
     def send() -> None:
-        run = asyncio.run(open_loop(url, None, rate, seconds, timeout_s=10, rotate=bodies()))
+        run = asyncio.run(open_loop(url, None, rate, seconds, timeout_s=10, rotate=bodies(400)))
         statuses.update(run.statuses())
 
     thread = threading.Thread(target=send, daemon=True)
