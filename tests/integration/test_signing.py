@@ -43,6 +43,12 @@ def _keypair(directory: Path, name: str) -> tuple[Path, Path]:
     return private, public
 
 
+def _flip_a_bit(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
 @pytest.fixture
 def keys(tmp_path: Path) -> tuple[Path, Path]:
     return _keypair(tmp_path, "release")
@@ -89,10 +95,7 @@ def test_wrong_key_is_refused(
 def test_tampered_model_file_is_refused(
     signed: Path, keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = signed / MODEL_FILE
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
+    _flip_a_bit(signed / MODEL_FILE)
     code, out = _verify(signed, keys[1], capsys)
     assert code == 1 and MODEL_FILE in out  # the digest check names it first
 
@@ -101,10 +104,7 @@ def test_model_and_digests_rewritten_together_fail_the_signature(
     signed: Path, keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Whoever can rewrite metadata.json can make the digests match: only the signature holds."""
-    path = signed / MODEL_FILE
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
+    _flip_a_bit(signed / MODEL_FILE)
     write_metadata(signed, read_metadata(signed))
     verify_artifact(signed)  # the digests agree again
     code, out = _verify(signed, keys[1], capsys)
