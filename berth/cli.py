@@ -14,7 +14,8 @@ DEFAULT_ARTIFACT = Path("artifacts/driver-ranking")
 
 def _build(args: argparse.Namespace) -> int:
     from berth.featurerepo import REPO_DIR
-    from berth.modelbuild.pipeline import STEPS, BuildConfig, run_build
+    from berth.modelbuild.config import BuildConfig
+    from berth.modelbuild.pipeline import STEPS, run_build
 
     data = {
         k: v

@@ -13,6 +13,7 @@ from berth.artifact import FP32_MODEL_FILE, MODEL_FILE
 from berth.errors import BerthError
 from berth.modelbuild.dataset import LABEL, load_training_set, time_split
 from berth.modelbuild.export import INPUT_NAME
+from berth.modelbuild.measures import auc, logloss
 from berth.modelbuild.slices import GATE, check_gate, slice_metrics
 from berth.modelbuild.train import feature_matrix
 
@@ -21,24 +22,6 @@ MAX_AUC_DROP = 0.005
 
 class QualityGateError(BerthError):
     """The int8 model lost too much accuracy: the artifact is not packaged."""
-
-
-def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC by the rank-sum (Mann-Whitney) formula, ties averaged."""
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    sorted_scores = scores[order]
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    mean_rank = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(mean_rank, counts)
-    positives = labels == 1
-    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def logloss(labels: np.ndarray, scores: np.ndarray) -> float:
-    p = np.clip(scores.astype(np.float64), 1e-7, 1 - 1e-7)
-    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
 
 
 def score(model: Path, rows: np.ndarray) -> np.ndarray:

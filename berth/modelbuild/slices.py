@@ -17,6 +17,7 @@ import pandas as pd
 
 from berth.artifact import SliceGate, SliceMetrics
 from berth.errors import BerthError
+from berth.modelbuild.measures import auc, logloss
 
 GATE = SliceGate(max_auc_gap=0.15, max_int8_auc_drop=0.02, min_rows=150)
 ECE_BINS = 10
@@ -47,14 +48,10 @@ SLICES: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
-    from berth.modelbuild.evaluate import auc
-
     return auc(y, p) if 0 < int(np.sum(y)) < len(y) else float("nan")
 
 
 def _logloss(y: np.ndarray, p: np.ndarray) -> float:
-    from berth.modelbuild.evaluate import logloss
-
     return logloss(y, p)
 
 

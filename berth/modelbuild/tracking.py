@@ -17,7 +17,7 @@ from berth import registry
 from berth.artifact import METADATA_FILE, read_metadata
 
 if TYPE_CHECKING:
-    from berth.modelbuild.pipeline import BuildConfig
+    from berth.modelbuild.config import BuildConfig
 
 EXPERIMENT = "berth-build"
 

@@ -22,6 +22,7 @@ from berth.rollout.analyze import Action, Look, judge
 from berth.rollout.errors import RolloutError
 from berth.rollout.looks import Tally, load_tally, save_tally
 from berth.rollout.policy import RolloutPolicy, load_policy
+from berth.rollout.target import decision_patch, send
 
 EXIT = {"promote": 0, "hold": 3, "rollback": 4}
 
@@ -87,10 +88,8 @@ def _act(args: argparse.Namespace, action: Action) -> None:
         change = vals.rollback() if action == "rollback" else vals.promote(args.storage_uri)
         print(vals.render(change, f"analyze decided {action}"), end="", file=out)
         return
-    from berth.rollout.cli import _decision_patch, _send
-
-    target, patch = _decision_patch(args, action)
-    _send(target, patch, dry_run=not args.apply, out=out)
+    target, patch = decision_patch(args, action)
+    send(target, patch, dry_run=not args.apply, out=out)
 
 
 def _print_look(

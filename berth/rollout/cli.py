@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 
 from berth.registry import is_model_uri, resolve_storage_uri, set_alias
-from berth.rollout import isvc as iv
 from berth.rollout import patches
 from berth.rollout import values as vals
-from berth.rollout.client import InferenceServices, connect
 from berth.rollout.errors import RolloutError
 from berth.rollout.looks import parse_interval
-from berth.rollout.modes import Mode, rollout_mode
-from berth.rollout.patches import Patch
 from berth.rollout.status import render, summarize
-
-if TYPE_CHECKING:
-    from berth.rollout.analyze import Action
+from berth.rollout.target import Target, mode_of, promote_patch, send
 
 DEFAULT_ISVC = "driver-ranking"
 EXIT = {"promote": 0, "hold": 3, "rollback": 4}
@@ -156,74 +149,11 @@ def add_rollout_commands(sub: Any) -> None:
     analyze.set_defaults(func=_analyze)
 
 
-# -- plumbing -----------------------------------------------------------------------------------
-
-
-class _Target:
-    """The InferenceService a command acts on, read once."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        api, default_ns = connect(args.kubeconfig, args.context)
-        self.api = api
-        self.services = InferenceServices(api, args.namespace or default_ns)
-        self.name = args.isvc
-        self.obj = self.services.get(self.name)
-
-    def other(self, namespace: str) -> InferenceServices:
-        return InferenceServices(self.api, namespace)
-
-
-def _send(target: _Target, patch: Patch, dry_run: bool, out: TextIO | None = None) -> None:
-    """Send ``patch`` and say what it did, or (dry run) print it and say it was not sent."""
-    out = out or sys.stdout
-    where = f"{target.services.namespace}/{target.name} ({patch.mode.value})"
-    if not patch.changes:
-        print(f"{where}: {patch.summary}: nothing to change", file=out)
-        return
-    if dry_run:
-        print(f"# dry run, not sent: {where}: {patch.summary}", file=sys.stderr)
-        print(json.dumps(patch.ops, indent=2), file=out)
-        return
-    target.services.patch(target.name, patch)
-    print(f"{where}: {patch.summary}", file=out)
-
-
-def _mode(target: _Target, args: argparse.Namespace, host_given: bool = False) -> Mode:
-    return rollout_mode(
-        target.obj,
-        args.via,
-        host_given=host_given,
-        deployment_override=args.deployment_mode,
-    )
-
-
-def canary_model_uri(target: _Target) -> str:
-    """The model behind the transformer's canary host, when that host is a KServe predictor:
-    ``<isvc>-predictor[.<ns>...]`` (another InferenceService) or ``<isvc>-<name>-predictor``
-    (a Standard canary entry of this one)."""
-    host = iv.transformer_env(target.obj, iv.CANARY_HOST) or ""
-    labels = host.split(":")[0].split(".")
-    first = labels[0]
-    namespace = labels[1] if len(labels) > 1 and labels[1] != "svc" else target.services.namespace
-    hint = "pass --storage-uri (the model the canary host serves)"
-    if not first.endswith("-predictor"):
-        raise RolloutError(f"cannot tell the model behind canary host {host!r}: {hint}")
-    stem = first.removesuffix("-predictor")
-    for entry in iv.canaries(target.obj):
-        if f"{target.name}-{entry['predictor'].get('name')}" == stem:
-            return iv.model_uri_slot(entry["predictor"]).value
-    try:
-        other = target.other(namespace).get(stem)
-    except RolloutError as exc:
-        raise RolloutError(f"canary host {host!r}: {exc}; {hint}") from exc
-    return iv.model_uri_slot(iv.spec(other)["predictor"]).value
-
-
 # -- commands -----------------------------------------------------------------------------------
 
 
 def _status(args: argparse.Namespace) -> int:
-    target = _Target(args)
+    target = Target(args)
     summary = summarize(target.obj, args.deployment_mode)
     print(json.dumps(summary, indent=2) if args.output == "json" else render(summary))
     return 0
@@ -238,8 +168,8 @@ def _canary(args: argparse.Namespace) -> int:
     if args.emit_values:
         change = vals.canary(args.percent, args.via, args.storage_uri, args.name)
         return _emit(change, f"canary at {args.percent}%")
-    target = _Target(args)
-    mode = _mode(target, args, host_given=bool(args.host))
+    target = Target(args)
+    mode = mode_of(target, args, host_given=bool(args.host))
     patch = patches.canary(
         target.obj,
         args.percent,
@@ -248,16 +178,8 @@ def _canary(args: argparse.Namespace) -> int:
         host=args.host,
         name=args.name,
     )
-    _send(target, patch, args.dry_run)
+    send(target, patch, args.dry_run)
     return 0
-
-
-def _promote_patch(target: _Target, args: argparse.Namespace) -> Patch:
-    mode = _mode(target, args)
-    uri = resolve_storage_uri(args.storage_uri)
-    if mode is Mode.TRANSFORMER and not uri and iv.transformer_env(target.obj, iv.CANARY_HOST):
-        uri = canary_model_uri(target)
-    return patches.promote(target.obj, mode, storage_uri=uri, name=args.name)
 
 
 def _promote(args: argparse.Namespace) -> int:
@@ -265,8 +187,8 @@ def _promote(args: argparse.Namespace) -> int:
         return _emit(vals.promote(args.storage_uri), "promote the canary")
     if args.set_alias and not is_model_uri(args.storage_uri):
         raise RolloutError("--set-alias needs --storage-uri models:/NAME/VERSION")
-    target = _Target(args)
-    _send(target, _promote_patch(target, args), args.dry_run)
+    target = Target(args)
+    send(target, promote_patch(target, args), args.dry_run)
     if args.set_alias and not args.dry_run:
         version = set_alias(args.storage_uri, args.set_alias)
         print(f"{args.storage_uri}: alias {args.set_alias} -> version {version}")
@@ -276,8 +198,8 @@ def _promote(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     if args.emit_values:
         return _emit(vals.rollback(), "roll the canary back")
-    target = _Target(args)
-    _send(target, patches.rollback(target.obj, _mode(target, args), name=args.name), args.dry_run)
+    target = Target(args)
+    send(target, patches.rollback(target.obj, mode_of(target, args), name=args.name), args.dry_run)
     return 0
 
 
@@ -287,8 +209,8 @@ def _shadow(args: argparse.Namespace) -> int:
     if args.emit_values:
         change = vals.shadow(args.enable, args.storage_uri)
         return _emit(change, "shadow " + ("on" if args.enable else "off"))
-    target = _Target(args)
-    _send(target, patches.shadow(target.obj, args.host if args.enable else None), args.dry_run)
+    target = Target(args)
+    send(target, patches.shadow(target.obj, args.host if args.enable else None), args.dry_run)
     return 0
 
 
@@ -298,10 +220,3 @@ def _analyze(args: argparse.Namespace) -> int:
     if not (args.prometheus or args.scrape or args.emit_template):
         raise RolloutError("analyze needs --prometheus URL or --scrape URL (or --emit-template)")
     return run(args)
-
-
-def _decision_patch(args: argparse.Namespace, action: Action) -> tuple[_Target, Patch]:
-    target = _Target(args)
-    if action == "rollback":
-        return target, patches.rollback(target.obj, _mode(target, args), name=args.name)
-    return target, _promote_patch(target, args)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from berth.datagen import FIRST_CUSTOMER_ID, FIRST_DRIVER_ID, DataSpec, generate, label_logit
-from berth.modelbuild.evaluate import auc
+from berth.modelbuild.measures import auc
 
 END = datetime(2026, 1, 5, 12, tzinfo=UTC)
 SPEC = DataSpec(drivers=10, customers=20, days=2, rides=800, seed=3)

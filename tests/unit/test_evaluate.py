@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from berth.modelbuild.evaluate import auc, logloss
+from berth.modelbuild.measures import auc, logloss
 
 
 def test_auc_matches_pairwise_definition() -> None:
