@@ -8,7 +8,8 @@
 - ``ServerReady`` is false until the warm-up finished, and while draining.
 
 KServe builds the servicer inside its gRPC server, from the name ``InferenceServicer`` in
-``kserve.protocol.grpc.server``: :func:`install_grpc` points that name at this class.
+``kserve.protocol.grpc.server``: :func:`install_grpc` points that name at this class
+(:func:`berth.serving.kserve_compat.use_inference_servicer`).
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from __future__ import annotations
 from typing import Any
 
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
-from kserve.protocol.grpc import server as grpc_server
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.utils.numpy_codec import to_np_dtype
 
 from berth.errors import BerthError, InvalidInputError
+from berth.serving import kserve_compat
 from berth.serving.errors import WireError
 from berth_predictor import metrics
-from berth_predictor.metadata import model_metadata, properties_wire
+from berth_predictor.metadata import model_metadata
 from berth_predictor.model import OnnxPredictor
 from berth_predictor.rest import check_model
 
@@ -89,7 +90,7 @@ def servicer_class(model: OnnxPredictor) -> type[InferenceServicer]:
                 inputs=meta["inputs"],
                 outputs=meta["outputs"],
             )
-            response.MergeFromString(properties_wire(meta["properties"]))
+            response.MergeFromString(kserve_compat.properties_wire(meta["properties"]))
             return response
 
         async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> Any:
@@ -104,4 +105,4 @@ def servicer_class(model: OnnxPredictor) -> type[InferenceServicer]:
 
 
 def install_grpc(model: OnnxPredictor) -> None:
-    grpc_server.InferenceServicer = servicer_class(model)
+    kserve_compat.use_inference_servicer(servicer_class(model))

@@ -23,8 +23,9 @@ from fastapi.responses import JSONResponse
 from berth.serving import rest as serving_rest
 from berth.serving.codec import RestBody
 from berth.serving.rest import HEADER_LENGTH, JSON, add_v2_routes, ready_response, v2_response
+from berth.wire import MODEL_VERSION_HEADER
 from berth_predictor.metadata import model_metadata
-from berth_predictor.model import MODEL_VERSION_HEADER, OnnxPredictor
+from berth_predictor.model import OnnxPredictor
 
 
 def check_model(model: OnnxPredictor, name: str, version: str | None = None) -> None:
