@@ -26,7 +26,7 @@ from berth_transformer.data_contract import ServedContract, open_contract
 from berth_transformer.drift_monitor import DriftMonitor, open_monitor
 from berth_transformer.explain import ExplainBound, Explainer, make_explainer, unavailable
 from berth_transformer.features import FeatureReader, open_reader
-from berth_transformer.predictor_client import PredictorClient, make_client
+from berth_transformer.predictor_client import PredictorClient
 from berth_transformer.ranking import Body, Ranking
 from berth_transformer.schema import V2_INPUTS, V2_OUTPUT, check_outputs, parse_v1, parse_v2
 from berth_transformer.settings import TransformerSettings
@@ -34,6 +34,7 @@ from berth_transformer.shadow import ShadowCopy
 from berth_transformer.startup import (
     check_rollout,
     link,
+    make_client,
     open_repo,
     predictor_model,
     rollout_clients,

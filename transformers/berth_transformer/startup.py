@@ -14,7 +14,9 @@ from berth.errors import ArtifactError, BerthError, ContractMismatchError
 from berth.featurerepo import ContractFeature
 from berth.observability import get_logger
 from berth_transformer import contract, routing
-from berth_transformer.predictor_client import Link, PredictorClient, make_client
+from berth_transformer.predictor_client import Link, PredictorClient
+from berth_transformer.predictor_grpc import GrpcPredictorClient
+from berth_transformer.predictor_rest import RestPredictorClient
 from berth_transformer.settings import TransformerSettings
 from berth_transformer.shadow import Shadow
 
@@ -82,6 +84,15 @@ def rollout_clients(
         client = make_client(protocol, s.shadow_host, name, link(s, s.shadow_timeout_ms, 0))
         shadow = Shadow(client, s.shadow_queue_size, linger_s=s.shadow_linger_ms / 1000)
     return routing.Router(canary, s.canary_percent), shadow
+
+
+def make_client(protocol: str, host: str, model_name: str, link: Link) -> PredictorClient:
+    """``grpc-v2`` (default) or ``v2`` (REST); KServe V1 is not the predictor's protocol."""
+    if protocol == "grpc-v2":
+        return GrpcPredictorClient(host, model_name, link)
+    if protocol == "v2":
+        return RestPredictorClient(host, model_name, link)
+    raise ValueError(f"predictor protocol {protocol!r} is not supported (use grpc-v2 or v2)")
 
 
 def link(s: TransformerSettings, timeout_ms: int, retries: int | None = None) -> Link:
