@@ -16,9 +16,9 @@ from typing import Any
 from berth.artifact import ArtifactMetadata
 from berth.errors import ContractMismatchError
 from berth.featurerepo import ContractFeature
+from berth.wire import INPUT_NAME as INPUT_NAME
+from berth.wire import OUTPUT_NAME as OUTPUT_NAME
 
-INPUT_NAME = "features"  # the artifact's input and output tensors (berth.modelbuild.export)
-OUTPUT_NAME = "score"
 _PROPERTY_KEYS = ("feature_service", "model_version", "features", "feature_dtypes")
 
 

@@ -9,9 +9,8 @@ import torch
 
 from berth.artifact import FP32_MODEL_FILE
 from berth.modelbuild.train import load_model
-
-INPUT_NAME = "features"
-OUTPUT_NAME = "score"
+from berth.wire import INPUT_NAME as INPUT_NAME
+from berth.wire import OUTPUT_NAME as OUTPUT_NAME
 
 
 def export_onnx(workdir: Path) -> dict[str, object]:

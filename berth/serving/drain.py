@@ -36,6 +36,7 @@ from typing import Any
 import kserve
 
 from berth.observability import get_logger
+from berth.serving import kserve_compat as compat
 from berth.serving.guard import Guard
 
 log = get_logger(__name__)
@@ -67,13 +68,15 @@ class DrainingModelServer(kserve.ModelServer):  # type: ignore[misc]
         self._grpc_stop: asyncio.Task[None] | None = None
         self._drained = False
 
-    async def _serve(self) -> None:
+    async def serve_until_drained(self) -> None:
+        """Run the servers (``self.servers``) with the drain as their SIGTERM."""
         self._loop = asyncio.get_running_loop()
-        if self._rest_server is not None and self.http_protocol is not None:
-            self._rest_server.config.http = self.http_protocol  # read when uvicorn starts
-        if self._rest_server is not None:
+        rest = compat.rest_server_of(self)
+        if rest is not None and self.http_protocol is not None:
+            rest.config.http = self.http_protocol  # read when uvicorn starts
+        if rest is not None:
             # uvicorn installs ``handle_exit`` as its signal handler while it serves
-            self._rest_server._server.handle_exit = self._on_signal
+            compat.uvicorn_of(rest).handle_exit = self._on_signal
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         await asyncio.gather(*self.servers)
@@ -107,12 +110,14 @@ class DrainingModelServer(kserve.ModelServer):  # type: ignore[misc]
     def _move_traffic_away(self, grace_s: float) -> None:
         """GOAWAY on every gRPC connection (new calls go elsewhere, held ones finish within
         ``grace_s``); REST keep-alive connections with nothing on them closed."""
-        grpc_server = self._grpc_server._server if self._grpc_server is not None else None
+        grpc = compat.grpc_server_of(self)
+        grpc_server = compat.aio_server_of(grpc) if grpc is not None else None
         if grpc_server is not None:
             self._grpc_stop = asyncio.get_running_loop().create_task(grpc_server.stop(grace_s))
         closed = 0
-        if self._rest_server is not None:
-            for conn in list(self._rest_server._server.server_state.connections):
+        rest = compat.rest_server_of(self)
+        if rest is not None:
+            for conn in list(compat.uvicorn_of(rest).server_state.connections):
                 close_if_idle = getattr(conn, "close_if_idle", None)
                 closed += bool(close_if_idle is not None and close_if_idle(QUIET_S))
         log.info("moving traffic away", grpc_goaway=grpc_server is not None, idle_closed=closed)
@@ -145,9 +150,11 @@ class DrainingModelServer(kserve.ModelServer):  # type: ignore[misc]
             await asyncio.wait({self._grpc_stop}, timeout=max(0.0, left))
 
     def _stop_servers(self, force: bool) -> None:
-        if self._rest_server is not None:
-            server = self._rest_server._server
+        rest, grpc = compat.rest_server_of(self), compat.grpc_server_of(self)
+        if rest is not None:
+            server = compat.uvicorn_of(rest)
             server.should_exit = True
             server.force_exit = force
-        if force and self._grpc_server is not None and self._grpc_server._server is not None:
-            asyncio.get_running_loop().create_task(self._grpc_server._server.stop(grace=None))
+        aio_server = compat.aio_server_of(grpc) if grpc is not None else None
+        if force and aio_server is not None:
+            asyncio.get_running_loop().create_task(aio_server.stop(grace=None))

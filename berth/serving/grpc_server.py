@@ -29,11 +29,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from kserve.protocol.grpc import grpc_predict_v2_pb2
-from kserve.protocol.grpc import server as kserve_grpc
 from kserve.protocol.grpc.interceptors import LoggingInterceptor
+from kserve.protocol.grpc.server import GRPCServer
 
 from berth.observability import get_logger
 from berth.serving import grpc_decode
+from berth.serving import kserve_compat as compat
 from berth.serving.client_errors import QuietInterceptor
 
 log = get_logger(__name__)
@@ -76,7 +77,7 @@ def grpc_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class BerthGrpcServer(kserve_grpc.GRPCServer):  # type: ignore[misc]
+class BerthGrpcServer(GRPCServer):  # type: ignore[misc]
     """KServe's gRPC server with health, optional reflection and a chosen bind address."""
 
     def __init__(
@@ -95,27 +96,29 @@ class BerthGrpcServer(kserve_grpc.GRPCServer):  # type: ignore[misc]
         self.reflection_on = reflection_on
 
     async def start(self, max_workers: int) -> None:
-        # The servicer by its module name: install_grpc points it at Berth's subclass.
-        servicer = kserve_grpc.InferenceServicer(self._data_plane, self._model_repository_extension)
-        self._server = aio.server(
+        # The servicer by its module name: the containers point it at Berth's subclass.
+        servicer = compat.new_inference_servicer(self)
+        _, _, kwargs, port = compat.grpc_server_parts(self)
+        server = aio.server(
             futures.ThreadPoolExecutor(max_workers=max_workers),
             interceptors=(LoggingInterceptor(), QuietInterceptor()),
             options=[
-                (name, self._kwargs.get(name.replace(".", "_")))
+                (name, kwargs.get(name.replace(".", "_")))
                 for name in ("grpc.max_send_message_length", "grpc.max_receive_message_length")
             ],
         )
-        grpc_decode.add_inference_servicer(servicer, self._server)  # malformed: INVALID_ARGUMENT
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        compat.set_aio_server(self, server)  # GRPCServer.stop stops it
+        grpc_decode.add_inference_servicer(servicer, server)  # malformed: INVALID_ARGUMENT
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         if self.reflection_on:
             names = (INFERENCE_SERVICE.full_name, HEALTH_SERVICE.full_name)
-            reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), self._server)
-        address = grpc_address(self.host, self._port)
+            reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
+        address = grpc_address(self.host, port)
         if self.tls is None:
-            self._server.add_insecure_port(address)
+            server.add_insecure_port(address)
         else:  # KServe's --ssl_certfile/--ssl_keyfile: TLS on gRPC too, not only on REST
-            self._server.add_secure_port(address, grpc.ssl_server_credentials(self.tls))
-        await self._server.start()
+            server.add_secure_port(address, grpc.ssl_server_credentials(self.tls))
+        await server.start()
         log.info(
             "gRPC server listening",
             address=address,
@@ -124,6 +127,6 @@ class BerthGrpcServer(kserve_grpc.GRPCServer):  # type: ignore[misc]
         )
         follower = asyncio.get_running_loop().create_task(self.health.follow())
         try:
-            await self._server.wait_for_termination()
+            await server.wait_for_termination()
         finally:
             follower.cancel()

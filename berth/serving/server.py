@@ -24,6 +24,7 @@ from kserve.protocol.rest.server import RESTServer
 
 from berth.observability import configure_logging, get_logger
 from berth.serving import http_limits
+from berth.serving import kserve_compat as compat
 from berth.serving.client_errors import install_quiet_handlers
 from berth.serving.drain import DrainingModelServer
 from berth.serving.errors import install_rest_handler
@@ -69,7 +70,7 @@ def use_uvloop(choice: str) -> bool:
 class BerthRESTServer(RESTServer):  # type: ignore[misc]
     """KServe's REST server, with a missing model answered at INFO (:mod:`client_errors`)."""
 
-    def _add_exception_handlers(self, app: FastAPI) -> None:
+    def _add_exception_handlers(self, app: FastAPI) -> None:  # compat.REST_HANDLERS_HOOK
         super()._add_exception_handlers(app)
         install_quiet_handlers(app)
 
@@ -99,8 +100,8 @@ class BerthModelServer(DrainingModelServer):
         return bool(self.model.ready) and not self.guard.draining
 
     def start(self, models: list[Any]) -> None:
-        self._register_and_check_atleast_one_model_is_ready(models)
-        self._rest_server = BerthRESTServer(
+        compat.register_models(self, models)
+        rest = BerthRESTServer(
             FASTAPI_APP_IMPORT_STRING,
             self.dataplane,
             self.model_repository_extension,
@@ -112,14 +113,15 @@ class BerthModelServer(DrainingModelServer):
             ssl_certfile=self.ssl_certfile,
             ssl_keyfile=self.ssl_keyfile,
         )
-        self._rest_server.config.host = self.host
-        self.servers.append(self._rest_server.start())
+        rest.config.host = self.host
+        compat.set_servers(self, rest=rest)
+        self.servers.append(rest.start())
         if self.enable_grpc:
-            self._grpc_server = BerthGrpcServer(
+            grpc = BerthGrpcServer(
                 self.grpc_port,
                 self.dataplane,
                 self.model_repository_extension,
-                kwargs=vars(model_server.args),
+                kwargs=compat.server_args(),
                 grace_period=self.grace_period,
                 host=self.host,
                 ready=self.ready,
@@ -128,10 +130,11 @@ class BerthModelServer(DrainingModelServer):
                 if self.ssl_certfile and self.ssl_keyfile
                 else None,
             )
-            self.servers.append(self._grpc_server.start(self.max_threads))
+            compat.set_servers(self, grpc=grpc)
+            self.servers.append(grpc.start(self.max_threads))
         self.setup_event_loop()
         log.info("listening", host=self.host, http_port=self.http_port, grpc_port=self.grpc_port)
-        asyncio.run(self._serve())
+        asyncio.run(self.serve_until_drained())
 
 
 def serve(
@@ -148,8 +151,9 @@ def serve(
     blocks."""
     guard: Guard = model.guard
     # KServe's gRPC server reads its options from its own parse of argv: cap them there.
-    model_server.args.grpc_max_receive_message_length = min(
-        args.grpc_max_receive_message_length, settings.max_request_bytes
+    compat.set_server_arg(
+        "grpc_max_receive_message_length",
+        min(args.grpc_max_receive_message_length, settings.max_request_bytes),
     )
     server = BerthModelServer(
         model,

@@ -16,6 +16,7 @@ from berth.errors import BerthError
 from berth.observability import configure_logging, get_logger
 from berth.serving.config import COMMON_REFUSED, ConfigError, load_settings, refuse, refuse_flags
 from berth.serving.server import serve
+from berth_predictor.data_plane import PredictorDataPlane
 from berth_predictor.grpc_service import install_grpc
 from berth_predictor.model import OnnxPredictor
 from berth_predictor.rest import install_routes
@@ -90,9 +91,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _install(app: FastAPI, model: OnnxPredictor) -> None:
-    """The predictor's own REST routes and gRPC servicer (V2 extensions and metadata)."""
-    install_routes(app, model)
-    install_grpc(model)
+    """The predictor's own REST routes and gRPC servicer (V2 extensions and metadata), both
+    adapters of one data plane."""
+    plane = PredictorDataPlane(model)
+    install_routes(app, plane)
+    install_grpc(plane)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from berth.serving.gather import Gatherer
 from berth_predictor import metrics
 
 
@@ -26,6 +27,10 @@ class _Job:
     rows: np.ndarray
     future: asyncio.Future[np.ndarray]
     queued_at: float = field(default_factory=time.perf_counter)
+
+
+def _rows(job: _Job) -> int:
+    return len(job.rows)
 
 
 class Batcher:
@@ -43,47 +48,23 @@ class Batcher:
         self._max_wait_s = max_wait_s
         self._inline_rows = inline_rows
         self._queue: asyncio.Queue[_Job] | None = None
-        self._carry: _Job | None = None
+        self._gather: Gatherer[_Job] | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def submit(self, rows: np.ndarray) -> np.ndarray:
         if self._queue is None:
             self._queue = asyncio.Queue()
+            self._gather = Gatherer(self._queue, _rows, self._max_rows, self._max_wait_s)
             self._task = asyncio.create_task(self._loop(), name="berth-batcher")
         job = _Job(rows, asyncio.get_running_loop().create_future())
         self._queue.put_nowait(job)
         return await job.future
 
-    async def _collect(self, queue: asyncio.Queue[_Job]) -> list[_Job]:
-        first = self._carry or await queue.get()
-        self._carry = None
-        jobs, rows = [first], len(first.rows)
-        deadline = time.perf_counter() + self._max_wait_s
-        while rows < self._max_rows:
-            try:
-                job = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                if self._max_wait_s <= 0:
-                    break
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
-                    break
-                try:
-                    job = await asyncio.wait_for(queue.get(), remaining)
-                except TimeoutError:
-                    break
-            if rows + len(job.rows) > self._max_rows:
-                self._carry = job
-                break
-            jobs.append(job)
-            rows += len(job.rows)
-        return jobs
-
     async def _loop(self) -> None:
-        assert self._queue is not None
+        assert self._gather is not None
         loop = asyncio.get_running_loop()
         while True:
-            jobs = await self._collect(self._queue)
+            jobs = await self._gather.next()
             jobs = [j for j in jobs if not j.future.cancelled()]
             if not jobs:
                 continue

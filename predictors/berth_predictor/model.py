@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 import random
 import threading
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
-import kserve
 import numpy as np
 from kserve.model import InferenceVerb
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
@@ -29,9 +29,10 @@ from berth.artifact import ArtifactMetadata, verify_artifact
 from berth.errors import BerthError
 from berth.observability import REQUEST_ID_HEADER, get_logger, new_request_id, request_id_var
 from berth.serving.codec import RestBody
-from berth.serving.errors import Served, served
 from berth.serving.guard import Guard
+from berth.serving.served_model import ServedModel
 from berth.signing import verify_signature
+from berth.wire import MODEL_VERSION_HEADER, OUTPUT_NAME
 from berth_predictor import metrics
 from berth_predictor.batcher import Batcher
 from berth_predictor.session import OnnxSession
@@ -39,7 +40,6 @@ from berth_predictor.settings import PredictorSettings
 from berth_predictor.validation import RowValidator
 
 log = get_logger(__name__)
-MODEL_VERSION_HEADER = "x-model-version"
 
 
 class WarmingUpError(BerthError):
@@ -68,8 +68,10 @@ class Scoring:
     scores: np.ndarray | None = None
 
 
-class OnnxPredictor(kserve.Model):  # type: ignore[misc]
+class OnnxPredictor(ServedModel):
     ready: bool
+    request_seconds = metrics.REQUEST_SECONDS
+    served_log_name = __name__
 
     def __init__(self, name: str, model_dir: Path, settings: PredictorSettings) -> None:
         super().__init__(name, return_response_headers=True)
@@ -93,7 +95,7 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
 
     @property
     def output_name(self) -> str:
-        return self.meta.outputs[0].name if self.meta else "score"
+        return self.meta.outputs[0].name if self.meta else OUTPUT_NAME
 
     def load(self) -> bool:
         """Verify every digest (an ArtifactError names the file) and, with VERIFY_KEY, the
@@ -140,37 +142,20 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
     def validate(self, payload: Any) -> Any:
         return payload  # preprocess checks against the artifact
 
-    async def __call__(
-        self,
-        body: dict[str, Any] | InferRequest | RestBody,
-        headers: dict[str, str] | None = None,
-        verb: InferenceVerb = InferenceVerb.PREDICT,
-    ) -> Any:
-        """Readiness, overload bound, request id, latency by protocol/outcome, error mapping."""
-        headers = headers if headers is not None else {}
-        request = Served.of(headers)
-        started = time.perf_counter()
-        try:
-            with served(request):
-                if not self.ready:
-                    raise WarmingUpError()
-                with self.guard.admit():  # no-op when the REST middleware already admitted it
-                    metrics.INFLIGHT.inc()
-                    try:
-                        return await super().__call__(body, headers, verb)
-                    finally:
-                        metrics.INFLIGHT.dec()
-        finally:
-            elapsed = time.perf_counter() - started
-            metrics.REQUEST_SECONDS.labels(_protocol(body), request.outcome).observe(elapsed)
-            if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "request done",
-                    status=request.outcome,
-                    seconds=elapsed,
-                    request_id=request.request_id,
-                    trace_id=(request.traceparent or "--").split("-")[1],
-                )
+    def admission(self, verb: InferenceVerb) -> AbstractAsyncContextManager[None]:
+        return self._admitted()
+
+    @asynccontextmanager
+    async def _admitted(self) -> AsyncIterator[None]:
+        """Ready, then the overload bound (a no-op when the REST middleware admitted it)."""
+        if not self.ready:
+            raise WarmingUpError()
+        with self.guard.admit():
+            metrics.INFLIGHT.inc()
+            try:
+                yield
+            finally:
+                metrics.INFLIGHT.dec()
 
     async def preprocess(
         self, payload: dict[str, Any] | InferRequest | RestBody, headers: Any = None
@@ -239,11 +224,3 @@ class OnnxPredictor(kserve.Model):  # type: ignore[misc]
         metrics.BATCH_ROWS.observe(len(rows))
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.session.run, rows)
-
-
-def _protocol(body: object) -> str:
-    if isinstance(body, RestBody):
-        return body.label
-    if isinstance(body, InferRequest):
-        return "grpc-v2" if body.from_grpc else "v2"
-    return "v1"

@@ -1,5 +1,6 @@
-"""Berth's REST routes on KServe's FastAPI app, registered before KServe adds its own (the
-first matching route wins), so these answer and KServe's stay as the fallback.
+"""The predictor's REST adapter: Berth's routes on KServe's FastAPI app, registered before KServe
+adds its own (the first matching route wins), so these answer and KServe's stay as the fallback.
+Each route hands the data plane (:mod:`berth_predictor.data_plane`) what it was asked.
 
 - Inference (V1 ``:predict``, V2 ``/infer`` with or without ``/versions/<v>``): the raw body
   goes to the model, which decodes it (:mod:`berth.serving.codec`) — bad JSON or a bad binary
@@ -20,30 +21,24 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from berth.serving import rest as serving_rest
 from berth.serving.codec import RestBody
 from berth.serving.rest import HEADER_LENGTH, JSON, add_v2_routes, ready_response, v2_response
-from berth_predictor.metadata import model_metadata
-from berth_predictor.model import MODEL_VERSION_HEADER, OnnxPredictor
-
-
-def check_model(model: OnnxPredictor, name: str, version: str | None = None) -> None:
-    """404 for another model name, or a version other than the artifact's."""
-    serving_rest.check_model(name, version, serves=model.name, version_served=model.version)
+from berth.wire import MODEL_VERSION_HEADER
+from berth_predictor.data_plane import PredictorDataPlane
 
 
 class VersionHeader:
     """Pure ASGI middleware: ``x-model-version`` on every HTTP response."""
 
-    def __init__(self, app: Any, model: OnnxPredictor) -> None:
+    def __init__(self, app: Any, plane: PredictorDataPlane) -> None:
         self.app = app
-        self.model = model
+        self.plane = plane
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        header = (MODEL_VERSION_HEADER.encode(), self.model.version.encode())
+        header = (MODEL_VERSION_HEADER.encode(), self.plane.version.encode())
 
         async def send_with_version(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -54,32 +49,27 @@ class VersionHeader:
         await self.app(scope, receive, send_with_version)
 
 
-def install_routes(app: FastAPI, model: OnnxPredictor) -> None:
-    app.add_middleware(VersionHeader, model=model)
+def install_routes(app: FastAPI, plane: PredictorDataPlane) -> None:
+    app.add_middleware(VersionHeader, plane=plane)
 
     async def predict_v1(model_name: str, request: Request) -> Response:
-        check_model(model, model_name)
         body = RestBody("v1", await request.body())
-        response, headers = await model(body, headers=dict(request.headers))
+        response, headers = await plane.infer(model_name, None, body, dict(request.headers))
         return Response(orjson.dumps(response), media_type=JSON, headers=headers)
 
     async def infer(model_name: str, version: str | None, request: Request) -> Response:
-        check_model(model, model_name, version)
         body = RestBody("v2", await request.body(), request.headers.get(HEADER_LENGTH))
-        response, headers = await model(body, headers=dict(request.headers))
+        response, headers = await plane.infer(model_name, version, body, dict(request.headers))
         return v2_response(response, headers)
 
     async def metadata(model_name: str, version: str | None) -> JSONResponse:
-        check_model(model, model_name, version)
-        assert model.meta is not None
-        return JSONResponse(model_metadata(model.name, model.meta))
+        return JSONResponse(plane.metadata(model_name, version))
 
     async def model_ready(model_name: str, version: str | None) -> JSONResponse:
-        check_model(model, model_name, version)
-        return ready_response({"name": model.name, "ready": bool(model.ready)})
+        return ready_response({"name": plane.name, "ready": plane.model_ready(model_name, version)})
 
     async def server_ready() -> JSONResponse:
-        return ready_response({"ready": bool(model.ready)})
+        return ready_response({"ready": plane.ready()})
 
     app.add_api_route("/v1/models/{model_name}:predict", predict_v1, methods=["POST"])
     add_v2_routes(app, infer=infer, metadata=metadata, ready=model_ready)

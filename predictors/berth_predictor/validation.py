@@ -12,11 +12,12 @@ import numpy as np
 from kserve.protocol.infer_type import InferInput, InferRequest
 
 from berth.errors import InvalidInputError
+from berth.wire import OUTPUT_NAME
 
 
 class RowValidator:
     def __init__(
-        self, input_name: str, features: list[str], max_rows: int, output_name: str = "score"
+        self, input_name: str, features: list[str], max_rows: int, output_name: str = OUTPUT_NAME
     ) -> None:
         self.input_name = input_name
         self.features = features

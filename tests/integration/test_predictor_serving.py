@@ -28,8 +28,8 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pbg
 
 from berth.artifact import MODEL_FILE, read_metadata
+from berth.serving.kserve_compat import OipProperties
 from berth.testing import LOOPBACK, ServerProcess, free_port
-from berth_predictor.metadata import read_properties
 
 pytestmark = pytest.mark.integration
 NAME = "driver-ranking"
@@ -196,7 +196,8 @@ def test_metadata_reports_the_contract(predictor: Predictor, built: tuple[Path, 
     )
     assert list(response.versions) == [meta.version]
     assert response.platform == "onnxruntime_onnx"
-    assert read_properties(response.SerializeToString()) == props  # OIP field 6
+    oip = OipProperties.FromString(response.SerializeToString())
+    assert dict(oip.properties) == props  # OIP field 6
     assert dict(trailing) == props  # the same keys for clients built on KServe's proto
     assert (
         f'feature_service="driver_ranking_v1",name="{NAME}",version="{meta.version}"'

@@ -30,7 +30,9 @@ from berth.artifact import (
 from berth.errors import ArtifactError
 from berth.serving.codec import RestBody
 from berth.serving.errors import WireError
-from berth_predictor.metadata import model_metadata, properties_wire, read_properties
+from berth.serving.kserve_compat import OipProperties, properties_wire
+from berth.wire import ModelProperties
+from berth_predictor.metadata import model_metadata
 from berth_predictor.model import OnnxPredictor
 from berth_predictor.settings import PredictorSettings
 
@@ -220,4 +222,5 @@ def test_metadata_carries_the_contract_and_grpc_field_6(artifact: Path) -> None:
     assert kserve_view.name == "tiny"
     unknown = [(f.field_number, f.wire_type) for f in UnknownFieldSet(kserve_view)]
     assert unknown == [(6, 2)] * 4  # one map entry per key, as field 6 of the OIP proto
-    assert read_properties(raw) == meta["properties"]
+    assert dict(OipProperties.FromString(raw).properties) == meta["properties"]
+    assert ModelProperties.from_metadata(meta) == ModelProperties.of(model.meta)

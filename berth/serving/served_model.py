@@ -1,0 +1,92 @@
+"""``ServedModel``: the ``__call__`` both containers' KServe models share.
+
+Around KServe's ``Model.__call__`` (preprocess -> predict -> postprocess) every call gets:
+
+1. its request id (the caller's valid ``x-request-id``, or a new one written into the headers,
+   which KServe echoes) and W3C trace context, bound for the logs (:class:`Served`);
+2. admission: the subclass's :meth:`ServedModel.admission` (readiness, in-flight bound, deadline);
+3. its outcome: whatever it raises is mapped once (:func:`berth.serving.errors.served`), setting
+   the outcome label (``"200"``, ``"400"``, ``"503"`` ...);
+4. its latency in ``request_seconds`` labelled ``(protocol, outcome)``, then
+   :meth:`ServedModel.finished`, and a DEBUG line ``request done``.
+
+API for a subclass (the predictor's ``OnnxPredictor``, the transformer's ``FeatureTransformer``):
+
+- ``request_seconds`` (class attribute): a Prometheus histogram labelled ``protocol, outcome``.
+- ``served_log_name`` (class attribute): the logger of the DEBUG ``request done`` line.
+- ``admission(verb) -> AbstractAsyncContextManager[None]`` (required): entered inside the error
+  mapping, around KServe's call; raise a ``BerthError`` to refuse.
+- ``protocol_of(body) -> str``: the metrics' protocol label; by default ``RestBody.label``, ``"v2"``
+  or ``"grpc-v2"`` for an ``InferRequest``, else ``"v1"``.
+- ``finished(call, protocol, elapsed_s, verb)``: after the latency is observed (default: nothing).
+- Per-call state a subclass keeps (a ContextVar) is set in its own ``__call__`` override around
+  ``await super().__call__(...)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import AbstractAsyncContextManager
+from typing import Any, ClassVar
+
+import kserve
+from kserve.model import InferenceVerb
+from kserve.protocol.infer_type import InferRequest
+
+from berth.observability import get_logger
+from berth.serving.codec import RestBody
+from berth.serving.errors import Served, served
+
+
+def protocol_label(body: object) -> str:
+    """``v1``, ``v2``, ``grpc-v2``, or a REST body's own label (``v2-binary`` ...)."""
+    if isinstance(body, RestBody):
+        return body.label
+    if isinstance(body, InferRequest):
+        return "grpc-v2" if body.from_grpc else "v2"
+    return "v1"
+
+
+class ServedModel(kserve.Model):  # type: ignore[misc]
+    """A KServe model with Berth's request id, admission, outcome and latency (module doc)."""
+
+    request_seconds: ClassVar[Any]
+    served_log_name: ClassVar[str] = __name__
+
+    def admission(self, verb: InferenceVerb) -> AbstractAsyncContextManager[None]:
+        raise NotImplementedError
+
+    def protocol_of(self, body: object) -> str:
+        return protocol_label(body)
+
+    def finished(self, call: Served, protocol: str, elapsed_s: float, verb: InferenceVerb) -> None:
+        """After each call (its outcome in ``call.outcome``); nothing by default."""
+
+    async def __call__(
+        self,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        verb: InferenceVerb = InferenceVerb.PREDICT,
+    ) -> Any:
+        headers = headers if headers is not None else {}
+        call = Served.of(headers)
+        protocol = self.protocol_of(body)
+        started = time.perf_counter()
+        try:
+            with served(call):
+                async with self.admission(verb):
+                    return await super().__call__(body, headers, verb)
+        finally:
+            elapsed = time.perf_counter() - started
+            self.request_seconds.labels(protocol, call.outcome).observe(elapsed)
+            self.finished(call, protocol, elapsed, verb)
+            if logging.getLogger(self.served_log_name).isEnabledFor(logging.DEBUG):
+                get_logger(self.served_log_name).debug(
+                    "request done",
+                    protocol=protocol,
+                    status=call.outcome,
+                    seconds=elapsed,
+                    request_id=call.request_id,
+                    trace_id=(call.traceparent or "--").split("-")[1],
+                )
