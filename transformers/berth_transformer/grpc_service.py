@@ -7,7 +7,8 @@ through the :class:`~berth_transformer.dataplane.TransformerPlane` (as the REST 
 - ``ServerReady`` follows the model (false while unloaded or draining; KServe's is always true).
 
 KServe builds the servicer inside its gRPC server from the name ``InferenceServicer`` in
-``kserve.protocol.grpc.server``: :func:`install_grpc` points that name at this class.
+``kserve.protocol.grpc.server``: :func:`install_grpc` points that name at this class
+(:func:`berth.serving.kserve_compat.use_inference_servicer`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
-from kserve.protocol.grpc import server as grpc_server
-from kserve.protocol.grpc.servicer import InferenceServicer, to_headers
+from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.infer_type import InferRequest, InferResponse
+from kserve.utils.utils import to_headers
 
 from berth.errors import BerthError
+from berth.serving import kserve_compat
 from berth.serving.errors import WireError
 from berth_transformer.dataplane import TransformerPlane
 
@@ -33,7 +35,7 @@ def servicer_class(plane: TransformerPlane) -> type[InferenceServicer]:
         async def ServerReady(
             self, request: pb.ServerReadyRequest, context: Context
         ) -> pb.ServerReadyResponse:
-            return pb.ServerReadyResponse(ready=plane.ready() and not plane.draining)
+            return pb.ServerReadyResponse(ready=plane.ready())
 
         async def ModelMetadata(
             self, request: pb.ModelMetadataRequest, context: Context
@@ -49,7 +51,7 @@ def servicer_class(plane: TransformerPlane) -> type[InferenceServicer]:
                 plane.in_service(name, version)  # before KServe decodes the tensors
                 self.validate_grpc_request(request)
                 body = InferRequest.from_grpc(request)
-                response, _ = await plane.infer(body, to_headers(context), name, version)
+                response, _ = await plane.infer(name, version, body, to_headers(context))
             assert isinstance(response, InferResponse)
             return response.to_grpc()
 
@@ -66,4 +68,4 @@ def _as_grpc() -> Iterator[None]:
 
 
 def install_grpc(plane: TransformerPlane) -> None:
-    grpc_server.InferenceServicer = servicer_class(plane)
+    kserve_compat.use_inference_servicer(servicer_class(plane))

@@ -8,19 +8,24 @@ and reads its features (one batched online read); ``predict`` calls the predicto
 
 from __future__ import annotations
 
-import logging
-import time
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import kserve
 import numpy as np
 from kserve.model import InferenceVerb
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
-from berth.observability import REQUEST_ID_HEADER, get_logger
-from berth.serving.errors import Served, served
+from berth.observability import get_logger, request_id_var
+from berth.serving.errors import Served
 from berth.serving.guard import Guard
+from berth.serving.served_model import ServedModel
+from berth.wire import (
+    FILLED_HEADER,
+    MODEL_VERSION_HEADER,
+    OUTPUT_NAME,
+    REQUEST_ID_HEADER,
+    UNKNOWN_HEADER,
+)
 from berth_transformer import contract, metrics, routing, store_faults
 from berth_transformer.data_contract import ServedContract, open_contract
 from berth_transformer.drift_monitor import DriftMonitor, open_monitor
@@ -28,7 +33,7 @@ from berth_transformer.explain import ExplainBound, Explainer, make_explainer, u
 from berth_transformer.features import FeatureReader, open_reader
 from berth_transformer.predictor_client import PredictorClient
 from berth_transformer.ranking import Body, Ranking
-from berth_transformer.schema import V2_INPUTS, V2_OUTPUT, check_outputs, parse_v1, parse_v2
+from berth_transformer.schema import V2_INPUTS, check_outputs, parse_v1, parse_v2
 from berth_transformer.settings import TransformerSettings
 from berth_transformer.shadow import ShadowCopy
 from berth_transformer.startup import (
@@ -41,14 +46,14 @@ from berth_transformer.startup import (
 )
 
 log = get_logger(__name__)
-MODEL_VERSION_HEADER = "x-model-version"
-FILLED_HEADER = "x-berth-filled-values"  # values filled from the artifact's defaults
-UNKNOWN_HEADER = "x-berth-unknown-entities"  # entities with no stored value ("k=v;k=v")
 PLATFORM = "berth_transformer"  # OIP model metadata: what serves the model
 
 
-class FeatureTransformer(kserve.Model):  # type: ignore[misc]
+class FeatureTransformer(ServedModel):
     """Candidates in, scores out: Feast online features -> predictor (Open Inference V2)."""
+
+    request_seconds = metrics.REQUEST_SECONDS
+    served_log_name = __name__
 
     def __init__(
         self,
@@ -122,43 +127,34 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
 
     async def __call__(
         self,
-        body: Body,
+        body: Body | Ranking,
         headers: dict[str, str] | None = None,
         verb: InferenceVerb = InferenceVerb.PREDICT,
         *,
         pinned: str | None = None,
     ) -> Any:
-        """KServe's model call with Berth's request id, end-to-end latency by outcome and error
-        mapping; ``pinned``: the target a version named in the request serves (data plane)."""
-        headers = headers if headers is not None else {}
-        request = Served.of(headers)
-        route = routing.Route(model_version=self.model_version)
-        ranking = Ranking(body, request.request_id, route, pinned)
-        started = time.perf_counter()
-        try:
-            with served(request):
-                async with self._admission(verb):
-                    return await super().__call__(ranking, headers, verb)
-        finally:
-            elapsed, outcome = time.perf_counter() - started, request.outcome
-            metrics.REQUEST_SECONDS.labels(ranking.protocol, outcome).observe(elapsed)
-            if verb != InferenceVerb.EXPLAIN:  # canary analysis compares predictions only
-                routing.observe(ranking.route, outcome, elapsed)
-            if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "request done",
-                    protocol=ranking.protocol,
-                    status=outcome,
-                    seconds=elapsed,
-                    request_id=request.request_id,
-                    trace_id=(request.traceparent or "--").split("-")[1],
-                )
+        """KServe's model call (request id, admission, outcome and latency: ServedModel) on
+        one :class:`Ranking`; ``pinned``: the target serving a version the request named."""
+        if not isinstance(body, Ranking):
+            body = Ranking(body, routing.Route(model_version=self.model_version), pinned)
+        return await super().__call__(body, headers, verb)
 
-    def _admission(self, verb: InferenceVerb) -> AbstractAsyncContextManager[None]:
+    def protocol_of(self, body: object) -> str:
+        assert isinstance(body, Ranking)
+        return body.protocol
+
+    def admission(self, verb: InferenceVerb) -> AbstractAsyncContextManager[None]:
         """``:explain`` has its own in-flight bound and deadline (explain.py)."""
         if verb == InferenceVerb.EXPLAIN:
             return self.explain_bound.admit()
         return self.guard.request("the feature read and the predictor")
+
+    def finished(
+        self, call: Served, body: Any, protocol: str, elapsed_s: float, verb: InferenceVerb
+    ) -> None:
+        """The per-version count and latency (canary analysis compares predictions only)."""
+        if verb != InferenceVerb.EXPLAIN:
+            routing.observe(body.route, call.outcome, elapsed_s)
 
     def validate(self, payload: Any) -> Any:
         return payload  # preprocess checks the candidates (schema.py)
@@ -182,7 +178,7 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
         return [{"name": name, "datatype": kind, "shape": [-1]} for name, kind in V2_INPUTS.items()]
 
     def get_output_types(self) -> list[dict[str, Any]]:
-        return [{"name": V2_OUTPUT, "datatype": "FP32", "shape": [-1]}]
+        return [{"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1]}]
 
     def v2_metadata(self) -> dict[str, Any]:
         """The OIP model metadata, the same over REST and gRPC (KServe's has no versions)."""
@@ -196,6 +192,7 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
 
     async def preprocess(self, ranking: Ranking, headers: dict[str, str] | None = None) -> Ranking:
         """Decode and validate the candidates, route them, read their features."""
+        ranking.request_id = request_id_var.get() or ""  # bound by ServedModel's call
         payload, limit = ranking.decode(self.name), self.settings.max_candidates
         if isinstance(payload, InferRequest):
             check_outputs(payload.request_outputs)
@@ -263,7 +260,7 @@ class FeatureTransformer(kserve.Model):  # type: ignore[misc]
             response_id=ranking.response_id,
             model_name=self.name,
             model_version=version,
-            infer_outputs=[InferOutput(V2_OUTPUT, [len(scores)], "FP32", data=scores.tolist())],
+            infer_outputs=[InferOutput(OUTPUT_NAME, [len(scores)], "FP32", data=scores.tolist())],
             use_binary_outputs=ranking.binary_outputs,
             parameters=dict(ranking.degraded),  # filled_values, unknown_entities
         )

@@ -34,8 +34,6 @@ from berth_transformer import metrics
 T = TypeVar("T")
 RETRY_MIN_S = 0.01  # a retry with less time left than this is not worth sending
 PREDICTOR = "predictor"
-INPUT_NAME = "features"
-OUTPUT_NAME = "score"
 _GRPC_OPTIONS = [
     ("grpc.max_send_message_length", 64 << 20),
     ("grpc.max_receive_message_length", 64 << 20),

@@ -14,9 +14,8 @@ from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceSt
 
 from berth.errors import DependencyUnavailableError
 from berth.observability import outgoing_headers
+from berth.wire import INPUT_NAME, OUTPUT_NAME
 from berth_transformer.predictor_client import (
-    INPUT_NAME,
-    OUTPUT_NAME,
     PREDICTOR,
     Link,
     Prediction,

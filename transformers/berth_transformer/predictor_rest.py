@@ -10,9 +10,8 @@ import orjson
 
 from berth.errors import DeadlineExceededError, DependencyUnavailableError
 from berth.observability import outgoing_headers
+from berth.wire import INPUT_NAME, OUTPUT_NAME
 from berth_transformer.predictor_client import (
-    INPUT_NAME,
-    OUTPUT_NAME,
     PREDICTOR,
     Link,
     Prediction,

@@ -28,9 +28,9 @@ class Ranking:
     """One request: what was asked, then its candidates, features, route and scores."""
 
     body: Body  # as received; REST V2 arrives undecoded (decoded in preprocess)
-    request_id: str
     route: Route
     pinned: str | None = None  # the target a version in the path asked for (None: by bucket)
+    request_id: str = ""  # the call's (set in preprocess)
     request: dict[str, Any] | InferRequest | None = None  # the decoded body
     response_id: str = ""
     binary_outputs: bool = False  # REST: the request's binary_data_output (or the output's)

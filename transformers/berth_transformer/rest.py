@@ -23,7 +23,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from berth.serving.codec import RestBody
-from berth.serving.rest import HEADER_LENGTH, add_v2_routes, ready_response, v2_response
+from berth.serving.rest import add_v2_routes, ready_response, v2_response
+from berth.wire import HEADER_LENGTH
 from berth_transformer.dataplane import TransformerPlane
 
 
@@ -31,14 +32,14 @@ def install_routes(app: FastAPI, plane: TransformerPlane) -> None:
     async def infer(model_name: str, version: str | None, request: Request) -> Response:
         plane.in_service(model_name, version)  # before the body is read
         body = RestBody("v2", await request.body(), request.headers.get(HEADER_LENGTH))
-        response, headers = await plane.infer(body, dict(request.headers), model_name, version)
+        response, headers = await plane.infer(model_name, version, body, dict(request.headers))
         return v2_response(response, headers)
 
     async def metadata(model_name: str, version: str | None) -> JSONResponse:
         return JSONResponse(plane.metadata(model_name, version))
 
     async def ready(model_name: str, version: str | None) -> JSONResponse:
-        return ready_response(plane.model_ready(model_name, version))
+        return ready_response({"name": plane.name, "ready": plane.model_ready(model_name, version)})
 
     async def server_ready() -> JSONResponse:
         return ready_response({"ready": plane.ready()})
