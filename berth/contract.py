@@ -19,8 +19,6 @@ from berth.featurerepo import ContractFeature
 from berth.wire import INPUT_NAME as INPUT_NAME
 from berth.wire import OUTPUT_NAME as OUTPUT_NAME
 
-_PROPERTY_KEYS = ("feature_service", "model_version", "features", "feature_dtypes")
-
 
 @dataclass(frozen=True)
 class PredictorModel:
@@ -32,31 +30,6 @@ class PredictorModel:
     dtypes: list[str]
     inputs: list[dict[str, Any]]
     outputs: list[dict[str, Any]]
-
-
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def parse_metadata(meta: dict[str, Any]) -> PredictorModel:
-    """Read the OIP ``properties`` map (REST), or the same keys as gRPC trailing metadata."""
-    props = meta.get("properties") or meta.get("parameters") or {}
-    if not all(key in props for key in _PROPERTY_KEYS):
-        props = {**props, **(meta.get("trailing_metadata") or {})}
-    missing = [key for key in _PROPERTY_KEYS if key not in props]
-    if missing:
-        raise ContractMismatchError(
-            f"the predictor's model metadata lacks {missing}: cannot check the contract"
-        )
-    versions = meta.get("versions") or []
-    return PredictorModel(
-        version=str(props.get("model_version") or (versions[0] if versions else "")),
-        feature_service=str(props["feature_service"]),
-        features=_split(str(props["features"])),
-        dtypes=_split(str(props["feature_dtypes"])),
-        inputs=list(meta.get("inputs") or []),
-        outputs=list(meta.get("outputs") or []),
-    )
 
 
 def differences(

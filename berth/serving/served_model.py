@@ -18,7 +18,8 @@ API for a subclass (the predictor's ``OnnxPredictor``, the transformer's ``Featu
   mapping, around KServe's call; raise a ``BerthError`` to refuse.
 - ``protocol_of(body) -> str``: the metrics' protocol label; by default ``RestBody.label``, ``"v2"``
   or ``"grpc-v2"`` for an ``InferRequest``, else ``"v1"``.
-- ``finished(call, protocol, elapsed_s, verb)``: after the latency is observed (default: nothing).
+- ``finished(call, body, protocol, elapsed_s, verb)``: after the latency is observed, with the
+  body the call was given (default: nothing).
 - Per-call state a subclass keeps (a ContextVar) is set in its own ``__call__`` override around
   ``await super().__call__(...)``.
 """
@@ -60,7 +61,9 @@ class ServedModel(kserve.Model):  # type: ignore[misc]
     def protocol_of(self, body: object) -> str:
         return protocol_label(body)
 
-    def finished(self, call: Served, protocol: str, elapsed_s: float, verb: InferenceVerb) -> None:
+    def finished(
+        self, call: Served, body: Any, protocol: str, elapsed_s: float, verb: InferenceVerb
+    ) -> None:
         """After each call (its outcome in ``call.outcome``); nothing by default."""
 
     async def __call__(
@@ -80,7 +83,7 @@ class ServedModel(kserve.Model):  # type: ignore[misc]
         finally:
             elapsed = time.perf_counter() - started
             self.request_seconds.labels(protocol, call.outcome).observe(elapsed)
-            self.finished(call, protocol, elapsed, verb)
+            self.finished(call, body, protocol, elapsed, verb)
             if logging.getLogger(self.served_log_name).isEnabledFor(logging.DEBUG):
                 get_logger(self.served_log_name).debug(
                     "request done",

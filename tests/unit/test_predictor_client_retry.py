@@ -16,7 +16,8 @@ from prometheus_client import REGISTRY
 
 from berth.errors import DependencyUnavailableError
 from berth.testing import LOOPBACK, free_port
-from berth_transformer.predictor_client import GrpcPredictorClient, Link
+from berth_transformer.predictor_client import Link
+from berth_transformer.predictor_grpc import GrpcPredictorClient
 
 
 class Draining(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]

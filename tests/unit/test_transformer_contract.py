@@ -18,7 +18,7 @@ from berth.errors import (
 )
 from berth.featurerepo import ContractFeature
 from berth_transformer import contract
-from berth_transformer.predictor_client import PredictorError, _from_grpc_error, _from_http_error
+from berth_transformer.predictor_client import PredictorError, from_grpc_error, from_http_error
 
 SERVICE = "driver_ranking_v1"
 FEATURES = [
@@ -101,7 +101,7 @@ def test_metadata_without_properties_refuses() -> None:
 )
 def test_grpc_errors_keep_their_meaning(code: grpc.StatusCode, error: type, status: int) -> None:
     exc = grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="bad shape")
-    mapped = _from_grpc_error(exc)
+    mapped = from_grpc_error(exc)
     assert isinstance(mapped, error)
     assert mapped.status == status
     if status == 400:
@@ -121,7 +121,7 @@ def test_grpc_errors_keep_their_meaning(code: grpc.StatusCode, error: type, stat
     ],
 )
 def test_http_errors_keep_their_meaning(http: int, error: type, status: int) -> None:
-    mapped = _from_http_error(http, b'{"error": "features: wrong shape"}', {"Retry-After": "3"})
+    mapped = from_http_error(http, b'{"error": "features: wrong shape"}', {"Retry-After": "3"})
     assert isinstance(mapped, error)
     assert mapped.status == status
     if status == 400:

@@ -17,6 +17,7 @@ from berth.errors import BerthError
 from berth.observability import configure_logging, get_logger
 from berth.serving.config import COMMON_REFUSED, ConfigError, load_settings, refuse, refuse_flags
 from berth.serving.server import serve
+from berth_transformer.dataplane import TransformerPlane
 from berth_transformer.grpc_service import install_grpc
 from berth_transformer.model import FeatureTransformer
 from berth_transformer.rest import install_routes
@@ -131,9 +132,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _install(app: FastAPI, model: FeatureTransformer) -> None:
-    """Berth's V2 REST routes and gRPC metadata ahead of KServe's."""
-    install_routes(app, model)
-    install_grpc(model)
+    """Berth's V2 REST routes and gRPC servicer, over one data plane, ahead of KServe's."""
+    plane = TransformerPlane(model)
+    install_routes(app, plane)
+    install_grpc(plane)
 
 
 if __name__ == "__main__":

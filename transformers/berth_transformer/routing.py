@@ -10,9 +10,6 @@ a model version (V2 ``/versions/<v>/infer``, gRPC ``model_version``) goes to tha
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 
 from berth.errors import ModelNotFoundError, quote
@@ -36,36 +33,11 @@ def goes_to_canary(customer_id: int, percent: float) -> bool:
 
 @dataclass
 class Route:
-    """What one request was routed to; filled as the request goes (read in ``__call__``)."""
+    """What one request was routed to: primary until the router picks, then the version that
+    answered (read in ``__call__`` for the per-version metrics)."""
 
     target: str = PRIMARY
     model_version: str = ""
-
-
-_route: ContextVar[Route] = ContextVar("berth_transformer_route")
-_pinned: ContextVar[str | None] = ContextVar("berth_transformer_pinned", default=None)
-
-
-@contextmanager
-def pinned(target: str | None) -> Iterator[None]:
-    """Requests made inside go to ``target`` whatever their customer's bucket (None: the
-    router picks as usual)."""
-    token = _pinned.set(target)
-    try:
-        yield
-    finally:
-        _pinned.reset(token)
-
-
-def begin(default_version: str) -> Route:
-    """A fresh route for the current request (primary until the router picks)."""
-    route = Route(PRIMARY, default_version)
-    _route.set(route)
-    return route
-
-
-def current() -> Route | None:
-    return _route.get(None)
 
 
 def observe(route: Route, outcome: str, elapsed_s: float) -> None:
@@ -100,19 +72,18 @@ class Router:
             + ", ".join(repr(v) for v in self.served())
         )
 
-    def pick(self, customer_id: int) -> str:
-        if (target := _pinned.get()) is not None:
-            return target
+    def pick(self, customer_id: int, pinned: str | None = None) -> str:
+        """``pinned`` (a target a request asked for by version) wins over the bucket."""
+        if pinned is not None:
+            return pinned
         if self.canary is not None and goes_to_canary(customer_id, self.percent):
             return CANARY
         return PRIMARY
 
-    def route(self, customer_id: int) -> Route:
-        """Pick the target for ``customer_id`` and record it on the request's route."""
-        target = self.pick(customer_id)
-        route = current() or Route()
+    def route(self, route: Route, customer_id: int, pinned: str | None = None) -> None:
+        """Pick the target for ``customer_id`` (or ``pinned``) and record it on ``route``."""
+        target = self.pick(customer_id, pinned)
         route.target, route.model_version = target, self.versions[target]
-        return route
 
     def answered(self, route: Route, model_version: str) -> None:
         if model_version:

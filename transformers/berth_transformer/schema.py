@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from berth.errors import QUOTE_CHARS, InvalidInputError, quote, short
+from berth.wire import OUTPUT_NAME
 
 INT64_MAX = 2**63 - 1
 
@@ -32,7 +33,6 @@ V2_INPUTS = {
     "trip_distance_km": "FP32",
     "pickup_hour": "INT64",
 }
-V2_OUTPUT = "score"
 
 
 class Candidate(BaseModel):
@@ -212,10 +212,10 @@ _ITEMSIZE = {"INT64": 8, "FP32": 4}
 def check_outputs(requested: list[Any] | None) -> None:
     """A V2 request may name the outputs it wants: there is one, ``score``."""
     for i, output in enumerate(requested or []):
-        if output.name != V2_OUTPUT:
+        if output.name != OUTPUT_NAME:
             field = f"outputs[{i}].name"
             raise InvalidInputError(
-                f"{field}: unknown output {output.name!r} (this model answers {V2_OUTPUT!r})",
+                f"{field}: unknown output {output.name!r} (this model answers {OUTPUT_NAME!r})",
                 field=field,
             )
 

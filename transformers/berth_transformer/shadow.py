@@ -8,7 +8,8 @@ rows and max/mean delta; any failure counts in ``berth_transformer_shadow_errors
 copy) and nothing else.
 
 A worker takes the first queued copy, then gathers more for up to ``linger_s`` (or until
-``max_rows`` rows) and sends them as one call; the predictor scores rows independently, so
+``max_rows`` rows; :class:`berth.serving.gather.Gatherer`, the predictor batcher's loop) and
+sends them as one call; the predictor scores rows independently, so
 each copy's scores are its own slice. The shadow's latency does not matter, its CPU on the
 transformer's event loop does: one call per ``linger_s`` instead of one per request makes
 mirroring cost the primary path a fraction of a request's work.
@@ -18,12 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from berth.observability import get_logger
+from berth.serving.gather import Gatherer
 from berth_transformer import metrics
 from berth_transformer.predictor_client import PredictorClient
 
@@ -80,32 +81,17 @@ class Shadow:
 
     async def _work(self) -> None:
         assert self._queue is not None
+        # spill=False: the copy that takes a call over max_rows still joins it
+        gather = Gatherer(
+            self._queue, lambda c: len(c.features), self.max_rows, self.linger_s, spill=False
+        )
         while True:
-            copies = await self._gather(self._queue)
+            copies = await gather.next()
             try:
                 await self.compare(copies)
             finally:
                 for _ in copies:
                     self._queue.task_done()
-
-    async def _gather(self, queue: asyncio.Queue[ShadowCopy]) -> list[ShadowCopy]:
-        copies = [await queue.get()]
-        rows = len(copies[0].features)
-        deadline = time.monotonic() + self.linger_s
-        while rows < self.max_rows:
-            if queue.empty():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    async with asyncio.timeout(left):
-                        copies.append(await queue.get())
-                except TimeoutError:
-                    break
-            else:
-                copies.append(queue.get_nowait())
-            rows += len(copies[-1].features)
-        return copies
 
     async def compare(self, copies: list[ShadowCopy]) -> list[np.ndarray] | None:
         """One shadow call for ``copies`` and each copy's deltas; None (and each copy counted
