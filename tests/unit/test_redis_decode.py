@@ -1,14 +1,25 @@
-"""Decoding Feast's serialized values and timestamps, checked against Feast's own proto classes."""
+"""Feast's Redis layout on the wire: our HMGET bytes and reply decode, checked against Feast's
+own serialization (``python_values_to_proto_values``, ``Timestamp`` as its Redis store writes
+it) and redis-py's own command packing."""
 
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 from feast.protos.feast.types.Value_pb2 import Null, Value
+from feast.type_map import feast_value_type_to_python_type, python_values_to_proto_values
+from feast.value_type import ValueType
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from berth_transformer.redis_source import decode_seconds, decode_value
+from berth_transformer.features.redis_codec import (
+    decode_row,
+    decode_seconds,
+    decode_value,
+    hmget,
+)
 
 
 def _reference(buf: bytes | None) -> float:
@@ -62,9 +73,57 @@ def test_bytes_that_are_no_number_decode_as_inf_for_the_store_fault_screen() -> 
 
     from feast.protos.feast.types.Value_pb2 import Value
 
-    from berth_transformer.redis_source import decode_value
+    from berth_transformer.features.redis_codec import decode_value
 
     assert decode_value(b"\xff\xfe\x00garbage") == math.inf
     assert decode_value(b"\x35\x00") == math.inf  # a float tag with 1 byte of 4
     assert decode_value(Value(string_val="abc").SerializeToString()) == math.inf
     assert math.isnan(decode_value(None))
+
+
+# Every value type a served feature can have (berth.featurerepo: Float32, Float64, Int32, Int64),
+# bool (which the decoder reads too), the extremes, and None (Feast writes an empty Value).
+ROUND_TRIP = {
+    ValueType.FLOAT: [0.0, -1.5, 3.4028234663852886e38, 1e-45, float("inf"), float("nan"), None],
+    ValueType.DOUBLE: [0.0, -2.5, 1.7976931348623157e308, 5e-324, 1 / 3, None],
+    ValueType.INT32: [0, 1, -1, 2**31 - 1, -(2**31), 300, None],
+    ValueType.INT64: [0, 1, -1, 2**63 - 1, -(2**63), 2**35 + 7, None],
+    ValueType.BOOL: [True, False, None],
+}
+
+
+@pytest.mark.parametrize("kind", list(ROUND_TRIP), ids=lambda k: k.name)
+def test_values_feast_serializes_decode_to_what_feast_reads_back(kind: ValueType) -> None:
+    protos = python_values_to_proto_values(ROUND_TRIP[kind], kind)
+    for proto in protos:
+        stored = proto.SerializeToString()  # what Feast's Redis store writes in the field
+        expected = feast_value_type_to_python_type(proto)  # what Feast's SDK returns
+        want = math.nan if expected is None else float(expected)
+        np.testing.assert_array_equal(decode_value(stored), want, err_msg=f"{stored!r}")
+
+
+def test_event_times_as_feasts_redis_store_writes_them() -> None:
+    start = datetime(2026, 11, 30, 12, 0, 0, 250_000, tzinfo=UTC)
+    for offset in (timedelta(0), timedelta(days=-20_000), timedelta(seconds=1), timedelta(days=9)):
+        ts = Timestamp()
+        ts.FromDatetime(start + offset)  # feast/infra/online_stores/redis.py online_write_batch
+        assert decode_seconds(ts.SerializeToString()) == ts.seconds
+
+
+def test_a_reply_row_is_values_then_event_seconds() -> None:
+    fields = python_values_to_proto_values([0.5, None], ValueType.FLOAT)
+    ts = Timestamp(seconds=1_732_400_000)
+    reply = [fields[0].SerializeToString(), None, ts.SerializeToString(), None]
+    row = decode_row(reply, 2)
+    np.testing.assert_array_equal(row, [0.5, math.nan, 1_732_400_000.0, 0.0])
+
+
+def test_hmget_bytes_are_what_redis_py_sends_and_its_slot_is_redis_pys() -> None:
+    from redis.connection import Connection
+    from redis.crc import key_slot
+
+    key, fields = b"\x02\x00\x00\x00driver_id\x00berth", [b"\x01\x02\x03\x04", b"_ts:view"]
+    command = hmget(key, fields)
+    assert command.packed == b"".join(Connection().pack_command("HMGET", key, *fields))
+    assert command.slot == key_slot(key)
+    assert command.args == (key, *fields)

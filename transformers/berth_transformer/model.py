@@ -28,11 +28,11 @@ from berth.featurerepo import ContractFeature
 from berth.observability import REQUEST_ID_HEADER, get_logger
 from berth.serving.errors import Served, served
 from berth.serving.guard import Guard
-from berth_transformer import contract, metrics, routing, store_faults
+from berth_transformer import contract, metrics, routing
 from berth_transformer.data_contract import ServedContract, open_contract
 from berth_transformer.drift_monitor import DriftMonitor, open_monitor
 from berth_transformer.explain import ExplainBound, Explainer, make_explainer, unavailable
-from berth_transformer.features import FeatureReader, open_reader
+from berth_transformer.features import FeatureReader, open_reader, store_faults
 from berth_transformer.predictor_client import INPUT_NAME, Link, PredictorClient, make_client
 from berth_transformer.schema import V2_INPUTS, V2_OUTPUT, check_outputs, parse_v1, parse_v2
 from berth_transformer.settings import TransformerSettings
