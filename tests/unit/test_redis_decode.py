@@ -5,6 +5,7 @@ it) and redis-py's own command packing."""
 from __future__ import annotations
 
 import math
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -15,6 +16,7 @@ from feast.value_type import ValueType
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from berth_transformer.features.redis_codec import (
+    DecodeCache,
     decode_row,
     decode_seconds,
     decode_value,
@@ -127,3 +129,64 @@ def test_hmget_bytes_are_what_redis_py_sends_and_its_slot_is_redis_pys() -> None
     assert command.packed == b"".join(Connection().pack_command("HMGET", key, *fields))
     assert command.slot == key_slot(key)
     assert command.args == (key, *fields)
+
+
+def _replies(count: int, seed: int, fields: int = 6) -> list[list[bytes | None]]:
+    """Distinct HMGET replies as Feast stores them: float values, a null, an event time."""
+    rng = np.random.default_rng(seed)
+    out: list[list[bytes | None]] = []
+    for _ in range(count):
+        values = python_values_to_proto_values(
+            [float(v) for v in rng.normal(0, 100, fields - 2)], ValueType.FLOAT
+        )
+        reply: list[bytes | None] = [v.SerializeToString() for v in values]
+        stamp = Timestamp(seconds=int(rng.integers(1, 2**31)))
+        out.append([*reply, None, stamp.SerializeToString()])
+    return out
+
+
+def test_decode_cache_returns_what_the_decode_gives_hit_or_miss() -> None:
+    cache = DecodeCache()
+    replies = _replies(50, seed=1)
+    block = [replies[i % 20] for i in range(40)]  # every reply twice: misses, then hits
+    for k in (4, 5):  # the same bytes under another split decode differently, never mixed up
+        want = np.array([decode_row(reply, k) for reply in block])
+        for _ in range(2):
+            np.testing.assert_array_equal(cache.decode(block, k), want)
+    assert len(cache) == 40  # 20 replies x 2 splits
+
+
+def test_decode_cache_stays_within_its_bound_and_drops_the_oldest_first() -> None:
+    replies = _replies(400, seed=2)
+    cache = DecodeCache(max_bytes=20_000)
+    for start in range(0, 400, 10):
+        cache.decode(replies[start : start + 10], 5)
+        assert cache.size_bytes <= cache.max_bytes
+    kept = len(cache)
+    assert 0 < kept < 400
+    cached = [(5, *reply) in cache._rows for reply in replies]
+    assert cached == [False] * (400 - kept) + [True] * kept  # the newest stayed
+    size = cache.size_bytes
+    cache.decode(replies[-kept:], 5)  # all hits: nothing added, nothing dropped
+    assert (len(cache), cache.size_bytes) == (kept, size)
+    tiny = DecodeCache(max_bytes=10)  # no reply fits: decoded all the same, never kept
+    np.testing.assert_array_equal(
+        tiny.decode(replies[:3], 5), [decode_row(r, 5) for r in replies[:3]]
+    )
+    assert (len(tiny), tiny.size_bytes) == (0, 0)
+
+
+def test_decode_cache_bound_covers_the_memory_it_really_holds() -> None:
+    budget = 1 << 20
+    cache = DecodeCache(max_bytes=budget)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for start in range(0, 20_000, 50):
+            cache.decode(_replies(50, seed=start), 5)  # fresh bytes objects: the cache keeps them
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert cache.size_bytes <= budget
+    assert len(cache) < 20_000  # it did evict
+    assert held <= budget, f"the cache holds {held} bytes, over its {budget}-byte bound"

@@ -7,8 +7,9 @@ the view's event time as a serialized ``Timestamp``. :class:`RedisSource` sends 
 per distinct entity (all the views of that entity in one command, where Feast sends one per
 view: :mod:`.redis_plan`) in one pipelined write per server (:mod:`.redis_transport`: one
 Redis, or each master of a Redis Cluster, concurrently) and decodes the replies
-(:mod:`.redis_codec`) straight into the value and timestamp matrices that
-:func:`~berth_transformer.features.policies.apply_policies` takes.
+(:mod:`.redis_codec`, through a bounded cache keyed by the reply bytes) straight into the
+value and timestamp matrices that :func:`~berth_transformer.features.policies.apply_policies`
+takes.
 
 Keys and field names come from Feast's own ``RedisOnlineStore`` helpers (:mod:`.feast_compat`),
 computed once per entity and cached; what the source skips is the SDK's per-request work
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from berth_transformer.features import feast_compat
-from berth_transformer.features.redis_codec import Command, decode_row, hmget
+from berth_transformer.features.redis_codec import Command, DecodeCache, hmget
 from berth_transformer.features.redis_plan import EntityPlan, SourcePlan
 from berth_transformer.features.redis_transport import Transport, open_transport
 
@@ -47,11 +48,13 @@ class RedisSource:
         transport: Transport,
         plan: SourcePlan,
         key_of: Callable[[str, Any], bytes],
+        decoded: DecodeCache | None = None,
     ) -> None:
         self.transport = transport
         self._plan = plan
         self._key_of = key_of  # (join_key, value) -> the entity's Redis key
         self._commands: dict[tuple[int, Any], Command] = {}
+        self.decoded = DecodeCache() if decoded is None else decoded
 
     def _command(self, index: int, entity: EntityPlan, value: Any) -> Command:
         """``HMGET <entity key> <fields...>`` (RESP bytes and hash slot), cached per entity."""
@@ -82,7 +85,7 @@ class RedisSource:
             block = replies[offset : offset + len(distinct)]
             offset += len(distinct)
             k = len(entity.columns)
-            decoded = np.array([decode_row(reply, k) for reply in block], dtype=np.float64)
+            decoded = self.decoded.decode(block, k)
             if len(distinct) != n:
                 where = {value: i for i, value in enumerate(distinct)}
                 decoded = decoded[np.fromiter((where[v] for v in ids), np.intp, n)]
