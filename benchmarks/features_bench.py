@@ -43,9 +43,10 @@ def feast_commands(
     """The ``(key, fields)`` HMGETs Feast's Redis store sends for ``rows`` (one per view and
     distinct entity), built with Feast's own key encoding."""
     from feast.infra.key_encoding_utils import serialize_entity_key
-    from feast.infra.online_stores.helpers import _mmh3
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.protos.feast.types.Value_pb2 import Value
+
+    from berth_transformer.features import feast_compat
 
     version = store.config.entity_key_serialization_version
     project = store.config.project.encode()
@@ -55,7 +56,9 @@ def feast_commands(
         view = views.get(projection.name)
         if view is None:  # on-demand: computed from the request, nothing stored
             continue
-        fields: list[Any] = [_mmh3(f"{view.name}:{f.name}") for f in projection.features]
+        fields: list[Any] = [
+            feast_compat.mmh3_field(view.name, f.name) for f in projection.features
+        ]
         fields.append(f"_ts:{view.name}")
         join_key = view.join_keys[0]
         for value in dict.fromkeys(r[join_key] for r in rows):

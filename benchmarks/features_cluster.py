@@ -5,7 +5,8 @@ would only add noise to a read benchmark), materialized by Feast itself with
 ``redis_type: redis_cluster``, the same requests as the plain-Redis rows, interleaved rounds:
 
 * ``berth_cluster`` -- ``FeatureReader.read`` on the cluster: HMGETs grouped by master, one
-  pipelined write per master, masters read concurrently (``berth_transformer.redis_transport``).
+  pipelined write per master, masters read concurrently
+  (``berth_transformer.features.redis_transport``).
 * ``feast_sdk_cluster`` -- ``get_online_features(...).to_dict()`` on the cluster (Feast's
   ``RedisCluster`` client).
 * ``redis_cluster_floor`` -- redis-py's ``RedisCluster.pipeline()`` of the very HMGETs Feast

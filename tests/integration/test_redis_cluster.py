@@ -110,7 +110,7 @@ def test_direct_cluster_reads_equal_feast_sdk_on_the_cluster(
     """Every feature of the service (float32 and int64 views, float64/int64 request fields),
     known, unknown, stale and repeated drivers, a known and an unknown customer: the same as
     Feast's SDK reads from the same cluster, and the read spans every master."""
-    from berth_transformer.redis_transport import ClusterTransport
+    from berth_transformer.features.redis_transport import ClusterTransport
 
     source = asyncio.run(compare_with_sdk(cluster_repo, cluster_repo / CLUSTER_YAML, service))
     assert isinstance(source.transport, ClusterTransport)
@@ -173,7 +173,7 @@ def test_tls_and_acl_on_plain_redis(built: tuple[Path, Path], tmp_path: Path) ->
     from berth.featurerepo import REDIS_YAML
     from berth.testing import RedisServer, self_signed_tls
     from berth_transformer.features import open_reader
-    from berth_transformer.redis_transport import PlainTransport
+    from berth_transformer.features.redis_transport import PlainTransport
 
     if not RedisServer.available():
         pytest.skip("redis-server binary not found")
@@ -208,7 +208,7 @@ def test_tls_and_acl_on_redis_cluster(built: tuple[Path, Path], tmp_path: Path) 
     """The same on a 6-node cluster whose client port, bus and replication all speak TLS and
     whose only user is the ACL user."""
     from berth.testing import self_signed_tls
-    from berth_transformer.redis_transport import ClusterTransport
+    from berth_transformer.features.redis_transport import ClusterTransport
 
     if not RedisClusterServers.available():
         pytest.skip("redis-server/redis-cli not found")

@@ -19,11 +19,11 @@ from typing import Any
 import grpc
 import pytest
 import redis
-from feast.infra.online_stores.helpers import _mmh3
 from feast.protos.feast.types.Value_pb2 import Value
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
 from berth.loadtest import ServingStack, closed_loop, grpc_request, instances, v2_inputs
+from berth_transformer.features import feast_compat
 
 pytestmark = [pytest.mark.integration]
 
@@ -75,7 +75,7 @@ def _driver_key(stack: ServingStack, driver: int) -> bytes:
 
 
 def _field(view: str, feature: str) -> bytes:
-    return _mmh3(f"{view}:{feature}")  # type: ignore[no-any-return]
+    return feast_compat.mmh3_field(view, feature)
 
 
 def test_a_healthy_answer_says_nothing_was_filled(stack: ServingStack) -> None:

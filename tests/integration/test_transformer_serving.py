@@ -588,7 +588,7 @@ def test_direct_redis_source_reads_what_feast_sdk_reads(stack: Stack) -> None:
     drivers, a known and an unknown customer."""
     from berth.featurerepo import open_store, service_contract
     from berth_transformer.features import FeastSource, open_reader
-    from berth_transformer.redis_source import RedisSource
+    from berth_transformer.features.redis_source import RedisSource
 
     for server in (stack.a, stack.b):
         assert "feature source: direct Redis reads" in server.log_path.read_text()

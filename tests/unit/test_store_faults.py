@@ -9,8 +9,7 @@ import pytest
 
 from berth.errors import DependencyUnavailableError
 from berth.featurerepo import ContractFeature
-from berth_transformer import store_faults
-from berth_transformer.features import ColumnPlan, ViewPolicy, served_features
+from berth_transformer.features import ColumnPlan, ViewPolicy, served_features, store_faults
 
 CONTRACT = [
     ContractFeature("conv_rate", "float32", "driver_hourly_stats", timedelta(hours=2)),

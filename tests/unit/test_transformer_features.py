@@ -10,7 +10,8 @@ from prometheus_client import REGISTRY
 
 from berth.errors import DependencyUnavailableError, InvalidInputError
 from berth.featurerepo import ContractFeature
-from berth_transformer.features import ViewPolicy, assemble, served_features
+from berth_transformer.features import ViewPolicy, served_features
+from tests.support.feature_columns import assemble
 
 NOW = 1_800_000_000.0
 CONTRACT = [

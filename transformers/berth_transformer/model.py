@@ -26,11 +26,11 @@ from berth.wire import (
     REQUEST_ID_HEADER,
     UNKNOWN_HEADER,
 )
-from berth_transformer import contract, metrics, routing, store_faults
+from berth_transformer import contract, metrics, routing
 from berth_transformer.data_contract import ServedContract, open_contract
 from berth_transformer.drift_monitor import DriftMonitor, open_monitor
 from berth_transformer.explain import ExplainBound, Explainer, make_explainer, unavailable
-from berth_transformer.features import FeatureReader, open_reader
+from berth_transformer.features import FeatureReader, open_reader, store_faults
 from berth_transformer.predictor_client import PredictorClient
 from berth_transformer.ranking import Body, Ranking
 from berth_transformer.schema import V2_INPUTS, check_outputs, parse_v1, parse_v2

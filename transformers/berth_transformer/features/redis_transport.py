@@ -1,5 +1,5 @@
-"""How :class:`~berth_transformer.redis_source.RedisSource` sends a read: to one Redis server,
-or to the masters of a Redis Cluster.
+"""How :class:`~berth_transformer.features.redis_source.RedisSource` sends a read: to one Redis
+server, or to the masters of a Redis Cluster.
 
 Feast's cluster layout is its plain layout (``feast/infra/online_stores/redis.py`` builds the
 same keys; with ``redis_type: redis_cluster`` it only swaps ``Redis`` for ``RedisCluster``):
@@ -20,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import redis.exceptions
 
 from berth.observability import get_logger
-from berth_transformer.redis_source import Command, Reply, Transport
+from berth_transformer.features import feast_compat
+from berth_transformer.features.redis_codec import Command, Reply
 
 log = get_logger(__name__)
 REFRESH_S = 0.25  # the slot map is fetched again at most this often after failures
@@ -34,6 +35,15 @@ _RECONNECT = (redis.exceptions.ConnectionError, ConnectionError)
 # Node-level failures: the node is gone or the topology changed under us.
 _TOPOLOGY = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 _REDIRECT = (redis.exceptions.AskError, redis.exceptions.TryAgainError)  # MovedError is an AskError
+
+
+class Transport(Protocol):
+    """Sends a read's commands (one pipelined write per server) and returns the replies in
+    command order."""
+
+    async def run(self, commands: Sequence[Command]) -> list[Reply]: ...
+
+    async def close(self) -> None: ...
 
 
 async def roundtrip(conn: Any, commands: Sequence[Command], errors: bool = False) -> list[Any]:
@@ -171,12 +181,12 @@ def open_transport(online_store: Any) -> Transport:
     and password included) and ``redis_type``: no backoff and no retry loop inside redis-py
     (a failed read is the caller's 503 at once), a broken connection replaced at once."""
     import redis.asyncio
-    from feast.infra.online_stores.redis import RedisOnlineStore, RedisType
+    from feast.infra.online_stores.redis import RedisType
     from redis.asyncio.cluster import ClusterNode
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
-    nodes, params = RedisOnlineStore._parse_connection_string(online_store.connection_string)
+    nodes, params = feast_compat.parse_connection_string(online_store.connection_string)
     if online_store.redis_type == RedisType.redis_cluster:
         params.pop("db", None)
         startup = [ClusterNode(node["host"], int(node["port"])) for node in nodes]

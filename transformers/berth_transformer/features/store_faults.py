@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -23,9 +23,8 @@ from berth.errors import BerthError, DependencyUnavailableError, short
 from berth.observability import get_logger
 from berth.serving.lograte import FAILURES
 from berth_transformer import metrics
-
-if TYPE_CHECKING:
-    from berth_transformer.features import ColumnPlan, ViewPolicy
+from berth_transformer.features.columns import ColumnPlan
+from berth_transformer.features.policies import ViewPolicy
 
 log = get_logger(__name__)
 F32_MAX = float(np.finfo(np.float32).max)
