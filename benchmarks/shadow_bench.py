@@ -25,7 +25,7 @@ from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
 from benchmarks.stacks import READY_TIMEOUT_S, BerthStack
 from berth.local import SHADOW_NICE
-from berth.testing import LOOPBACK, free_port, predictor_process, transformer_process
+from berth.stack import LOOPBACK, free_port, predictor_process, transformer_process
 
 
 def _metric(url: str, name: str) -> float:

@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 
-from berth.loadtest import Run, ServingStack, instances, open_loop
-from berth.testing import LOOPBACK, ServerProcess, free_port, predictor_process, transformer_process
+from berth.loadtest import Run, instances, open_loop
+from berth.stack import LOOPBACK, ServerProcess, free_port, predictor_process, transformer_process
+from tests.support.serving import ServingStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

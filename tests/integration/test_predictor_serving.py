@@ -28,7 +28,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pbg
 
 from berth.artifact import MODEL_FILE, read_metadata
-from berth.testing import LOOPBACK, ServerProcess, free_port
+from berth.stack import LOOPBACK, ServerProcess, free_port
 from berth_predictor.metadata import read_properties
 
 pytestmark = pytest.mark.integration

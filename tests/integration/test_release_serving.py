@@ -20,8 +20,9 @@ import pandas as pd
 import pytest
 
 from berth.artifact import read_metadata
-from berth.loadtest import ServingStack
-from berth.testing import LOOPBACK, free_port, patched_env, transformer_process
+from berth.stack import LOOPBACK, free_port, transformer_process
+from tests.support.env import patched_env
+from tests.support.serving import ServingStack
 
 pytestmark = pytest.mark.integration
 

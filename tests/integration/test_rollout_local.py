@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from berth.local import Endpoints, LocalStack
-from berth.testing import LOOPBACK, RedisServer, ServerProcess, free_port
+from berth.stack import LOOPBACK, RedisServer, ServerProcess, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -21,8 +21,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pbg
 
-from berth.loadtest import MODEL, ServingStack
-from berth.testing import LOOPBACK, free_port, predictor_process
+from berth.loadtest import MODEL
+from berth.stack import LOOPBACK, free_port, predictor_process
+from tests.support.serving import ServingStack
 
 pytestmark = pytest.mark.integration
 

@@ -35,7 +35,8 @@ from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceSt
 
 from berth.artifact import read_metadata
 from berth.loadtest import v2_inputs
-from berth.testing import LOOPBACK, RedisServer, ServerProcess, free_port, patched_env
+from berth.stack import LOOPBACK, RedisServer, ServerProcess, free_port
+from tests.support.env import patched_env
 
 pytestmark = pytest.mark.integration
 
