@@ -26,10 +26,10 @@ def metrics_url(url: str) -> str:
 
 
 def series(sample: Sample) -> str:
-    """A sample's series as the text writes it: ``name{label="value",...}`` (labels sorted)."""
+    """A sample's series as the text writes it: ``name{label="value",...}``."""
     if not sample.labels:
         return sample.name
-    labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+    labels = ",".join(f'{k}="{v}"' for k, v in sample.labels.items())
     return f"{sample.name}{{{labels}}}"
 
 
