@@ -2,7 +2,8 @@
 
 :func:`closed_loop` finds what a server sustains (``concurrency`` clients back to back);
 :func:`open_loop` sends at a fixed rate whatever the answers do (what overload looks like in
-production).
+production), on :func:`send_on_schedule`, the open-loop core the benchmarks' load generator
+(``benchmarks/loadgen.py``) runs too.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import asyncio
 import contextlib
 import gc
 import json
+import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +106,87 @@ async def closed_loop(
     return run
 
 
+@dataclass
+class Dispatched:
+    """What :func:`send_on_schedule` saw of each request ``i``: its intended time
+    (``t0 + offsets[i]``), when it left and was answered (``nan`` if never), and what ``send``
+    returned (the exception's type name if it raised; ``overflow`` if it was never sent)."""
+
+    t0: float
+    sent_at: list[float]
+    done_at: list[float]
+    results: list[object]
+    wall_s: float
+
+
+async def send_on_schedule(
+    offsets: Sequence[float],
+    send: Callable[[int], Awaitable[object]],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    lead_s: float = 0.0,
+    max_outstanding: int = 0,
+    overflow: object = "client_overflow",
+    settle_s: float | None = None,
+    events: Mapping[float, Callable[[], object]] | None = None,
+) -> Dispatched:
+    """The one open-loop sender: request ``i`` leaves at ``t0 + offsets[i]`` (``t0`` is
+    ``lead_s`` after the call) whatever the answers do.
+
+    ``max_outstanding`` (0: no bound): a request due while that many are in flight is not sent
+    and its result is ``overflow``. ``settle_s``: after the last send, wait at most this long for
+    answers, then cancel the rest (``None``: wait for all). ``events`` maps seconds after
+    ``t0`` to callables run in a thread at that time (stop a dependency, send a signal).
+    """
+    loop = asyncio.get_running_loop()
+    n = len(offsets)
+    nan = float("nan")
+    sent_at, done_at = [nan] * n, [nan] * n
+    results: list[object] = [None] * n
+    tasks: set[asyncio.Task[Any]] = set()
+    pending = sorted((events or {}).items())
+    outstanding = 0
+
+    async def one(i: int) -> None:
+        nonlocal outstanding
+        sent_at[i] = clock()
+        try:
+            results[i] = await send(i)
+        except Exception as exc:  # a bug in the sender must not stop the schedule
+            results[i] = type(exc).__name__
+        done_at[i] = clock()
+        outstanding -= 1
+
+    def start(coro: Coroutine[Any, Any, None]) -> None:
+        task = loop.create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    started = clock()
+    t0 = started + lead_s
+    waited: list[asyncio.Future[Any]] = []
+    i = 0
+    while i < n:
+        now = clock()
+        while pending and t0 + pending[0][0] <= now:
+            waited.append(asyncio.ensure_future(asyncio.to_thread(pending.pop(0)[1])))
+        while i < n and t0 + offsets[i] <= now:
+            if max_outstanding and outstanding >= max_outstanding:
+                results[i], sent_at[i], done_at[i] = overflow, now, now
+            else:
+                outstanding += 1
+                start(one(i))
+            i += 1
+        if i < n:
+            await asyncio.sleep(max(0.0, t0 + offsets[i] - clock()))
+    if tasks:  # every request has its own timeout; ``settle_s`` is a safety net
+        await asyncio.wait(set(tasks), timeout=settle_s)
+    for task in list(tasks):
+        task.cancel()
+    await asyncio.gather(*waited)
+    return Dispatched(t0, sent_at, done_at, results, clock() - started)
+
+
 async def open_loop(
     url: str,
     payload: object,
@@ -122,27 +205,21 @@ async def open_loop(
     import aiohttp
 
     bodies = [json.dumps(p).encode() for p in (rotate or [payload])]
-    run, tasks = Run(), []
-    pending = sorted((events or {}).items())
-    started = time.monotonic()
+    offsets = [k / rate for k in range(math.ceil(rate * seconds))]
     with _heap_frozen():
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
 
-            async def send(body: bytes) -> None:
-                run.samples.append(await _one(session, url, body, timeout_s))
+            async def send(k: int) -> Sample:
+                sample = await _one(session, url, bodies[k % len(bodies)], timeout_s)
+                run.samples.append(sample)  # in answer order
+                return sample
 
-            n = 0
-            while (now := time.monotonic()) - started < seconds:
-                while pending and now - started >= pending[0][0]:
-                    tasks.append(asyncio.create_task(asyncio.to_thread(pending.pop(0)[1])))
-                due = started + n / rate
-                if due > now:
-                    await asyncio.sleep(due - now)
-                    continue
-                tasks.append(asyncio.create_task(send(bodies[n % len(bodies)])))
-                n += 1
-            await asyncio.gather(*tasks)
-    run.seconds = seconds
+            run = Run(seconds=seconds)
+            done = await send_on_schedule(offsets, send, events=events)
+    for k, result in enumerate(done.results):
+        if not isinstance(result, Sample):  # the sender raised: no answer
+            latency = done.done_at[k] - done.sent_at[k]
+            run.samples.append(Sample(done.sent_at[k], latency, ERROR, str(result)))
     return run
 
 
