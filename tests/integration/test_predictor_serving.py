@@ -14,7 +14,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pbg
 
 from berth.artifact import MODEL_FILE, read_metadata
 from berth.scrape import Metrics, scrape
-from berth.stack import LOOPBACK, ServerProcess, free_port
+from berth.stack import LOOPBACK, Ports, Stack, predictor_process
 from berth_predictor.metadata import read_properties
 
 pytestmark = pytest.mark.integration
@@ -36,25 +35,13 @@ NAME = "driver-ranking"
 
 
 class Predictor:
+    """``python -m berth_predictor`` on ``artifact`` (:attr:`server`: not started)."""
+
     def __init__(self, artifact: Path, env: dict[str, str] | None = None) -> None:
-        self.http, self.grpc = free_port(), free_port()
-        self.base = f"http://{LOOPBACK}:{self.http}"
-        self.server = ServerProcess(
-            [
-                "-m",
-                "berth_predictor",
-                "--model_name",
-                NAME,
-                "--model_dir",
-                str(artifact),
-                "--http_port",
-                str(self.http),
-                "--grpc_port",
-                str(self.grpc),
-            ],
-            ready_url=f"{self.base}/v2/health/ready",
-            env={"BERTH_PREDICTOR_LISTEN_HOST": LOOPBACK, **(env or {})},
-        )
+        ports = Ports.free()
+        self.http, self.grpc = ports
+        self.base = ports.url
+        self.server = predictor_process(NAME, artifact, ports, env=env)
 
     def post(
         self, path: str, body: bytes, headers: dict[str, str] | None = None
@@ -83,11 +70,10 @@ class Predictor:
 
 
 @pytest.fixture(scope="module")
-def predictor(built: tuple[Path, Path]) -> Iterator[Predictor]:
+def predictor(built: tuple[Path, Path], module_processes: Stack) -> Predictor:
     p = Predictor(built[1])
-    p.server.start().wait_ready(120)
-    yield p
-    p.server.stop()
+    module_processes.start("predictor", p.server).wait_ready(120)
+    return p
 
 
 @pytest.fixture(scope="module")
