@@ -14,7 +14,7 @@ import gc
 import json
 import math
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,7 +116,19 @@ class Dispatched:
     sent_at: list[float]
     done_at: list[float]
     results: list[object]
-    wall_s: float
+    wall_s: float = 0.0
+    in_flight: int = 0
+
+    async def record(
+        self, i: int, send: Callable[[int], Awaitable[object]], clock: Callable[[], float]
+    ) -> None:
+        self.sent_at[i] = clock()
+        try:
+            self.results[i] = await send(i)
+        except Exception as exc:  # a bug in the sender must not stop the schedule
+            self.results[i] = type(exc).__name__
+        self.done_at[i] = clock()
+        self.in_flight -= 1
 
 
 async def send_on_schedule(
@@ -138,44 +150,25 @@ async def send_on_schedule(
     answers, then cancel the rest (``None``: wait for all). ``events`` maps seconds after
     ``t0`` to callables run in a thread at that time (stop a dependency, send a signal).
     """
-    loop = asyncio.get_running_loop()
-    n = len(offsets)
-    nan = float("nan")
-    sent_at, done_at = [nan] * n, [nan] * n
-    results: list[object] = [None] * n
-    tasks: set[asyncio.Task[Any]] = set()
-    pending = sorted((events or {}).items())
-    outstanding = 0
-
-    async def one(i: int) -> None:
-        nonlocal outstanding
-        sent_at[i] = clock()
-        try:
-            results[i] = await send(i)
-        except Exception as exc:  # a bug in the sender must not stop the schedule
-            results[i] = type(exc).__name__
-        done_at[i] = clock()
-        outstanding -= 1
-
-    def start(coro: Coroutine[Any, Any, None]) -> None:
-        task = loop.create_task(coro)
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
+    loop, n = asyncio.get_running_loop(), len(offsets)
     started = clock()
     t0 = started + lead_s
-    waited: list[asyncio.Future[Any]] = []
+    run = Dispatched(t0, [math.nan] * n, [math.nan] * n, [None] * n)
+    tasks: set[asyncio.Task[None]] = set()
+    pending, threads = sorted((events or {}).items()), []
     i = 0
     while i < n:
         now = clock()
         while pending and t0 + pending[0][0] <= now:
-            waited.append(asyncio.ensure_future(asyncio.to_thread(pending.pop(0)[1])))
+            threads.append(asyncio.ensure_future(asyncio.to_thread(pending.pop(0)[1])))
         while i < n and t0 + offsets[i] <= now:
-            if max_outstanding and outstanding >= max_outstanding:
-                results[i], sent_at[i], done_at[i] = overflow, now, now
+            if max_outstanding and run.in_flight >= max_outstanding:
+                run.results[i], run.sent_at[i], run.done_at[i] = overflow, now, now
             else:
-                outstanding += 1
-                start(one(i))
+                run.in_flight += 1
+                task = loop.create_task(run.record(i, send, clock))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
             i += 1
         if i < n:
             await asyncio.sleep(max(0.0, t0 + offsets[i] - clock()))
@@ -183,8 +176,9 @@ async def send_on_schedule(
         await asyncio.wait(set(tasks), timeout=settle_s)
     for task in list(tasks):
         task.cancel()
-    await asyncio.gather(*waited)
-    return Dispatched(t0, sent_at, done_at, results, clock() - started)
+    await asyncio.gather(*threads)
+    run.wall_s = clock() - started
+    return run
 
 
 async def open_loop(
