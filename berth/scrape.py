@@ -42,7 +42,7 @@ class Metrics:
     def __iter__(self) -> Iterator[Sample]:
         return iter(self.samples)
 
-    def select(self, name: str, **labels: str) -> list[Sample]:
+    def select(self, name: str, /, **labels: str) -> list[Sample]:
         """Samples named ``name`` whose labels include ``labels``."""
         return [
             s
@@ -50,11 +50,11 @@ class Metrics:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
         ]
 
-    def total(self, name: str, **labels: str) -> float:
+    def total(self, name: str, /, **labels: str) -> float:
         """Sum of the matching samples (0.0 when none): a counter over all its other labels."""
         return float(sum(s.value for s in self.select(name, **labels)))
 
-    def value(self, name: str, **labels: str) -> float | None:
+    def value(self, name: str, /, **labels: str) -> float | None:
         """The first matching sample's value, or ``None``."""
         found = self.select(name, **labels)
         return float(found[0].value) if found else None

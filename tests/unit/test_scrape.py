@@ -56,6 +56,14 @@ def test_gauges_and_histogram_series_keep_their_text_names(registry: CollectorRe
     )
 
 
+def test_a_label_called_name_is_a_label(registry: CollectorRegistry) -> None:
+    info = Gauge("demo_info", "model", ["name", "version"], registry=registry)
+    info.labels("driver-ranking", "v1").set(1)
+    metrics = parse(generate_latest(registry).decode())
+    assert metrics.value("demo_info", name="driver-ranking", version="v1") == 1
+    assert metrics.total("demo_info", name="other") == 0
+
+
 def test_text_that_is_not_an_exposition_is_refused() -> None:
     with pytest.raises(ValueError, match="could not convert"):
         parse("demo_rows{oops 1\n")
