@@ -517,23 +517,20 @@ def test_bad_input_never_leaves_a_500_in_the_metrics(predictor: Predictor) -> No
 
 @pytest.mark.parametrize("name", [MODEL_FILE, "metadata.json"])
 def test_tampered_artifact_never_turns_ready_and_log_names_the_file(
-    artifact_copy: Path, name: str
+    artifact_copy: Path, name: str, processes: Stack
 ) -> None:
     path = artifact_copy / name
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
     p = Predictor(artifact_copy)
-    p.server.start()
-    try:
-        assert p.server.proc is not None
-        p.server.proc.wait(60)
-        assert not p.server.is_ready()
-        assert p.server.proc.returncode != 0
-        refusal = [json.loads(line) for line in p.server.log().splitlines() if "refusing" in line]
-        assert refusal and refusal[0]["file"] == name and "verification" in refusal[0]["event"]
-    finally:
-        p.server.stop()
+    processes.start("predictor", p.server)
+    assert p.server.proc is not None
+    p.server.proc.wait(60)
+    assert not p.server.is_ready()
+    assert p.server.proc.returncode != 0
+    refusal = [json.loads(line) for line in p.server.log().splitlines() if "refusing" in line]
+    assert refusal and refusal[0]["file"] == name and "verification" in refusal[0]["event"]
 
 
 def test_not_ready_until_warm_up_finished(built: tuple[Path, Path]) -> None:
@@ -580,10 +577,12 @@ def _grpc_code(port: int) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-def test_more_than_one_worker_fails_at_start_with_the_reason(built: tuple[Path, Path]) -> None:
+def test_more_than_one_worker_fails_at_start_with_the_reason(
+    built: tuple[Path, Path], processes: Stack
+) -> None:
     p = Predictor(built[1])
     p.server.args += ["--workers", "2"]
-    p.server.start()
+    processes.start("predictor", p.server)
     assert p.server.proc is not None
     assert p.server.proc.wait(60) == 2
     refusal = json.loads(p.server.log().strip().splitlines()[-1])

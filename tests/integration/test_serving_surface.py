@@ -24,6 +24,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pbg
 from berth.loadtest import MODEL
 from berth.scrape import scrape
 from berth.stack import LOOPBACK, free_port, predictor_process
+from berth.stack import Stack as Processes
 from tests.support.serving import ServingStack
 
 pytestmark = pytest.mark.integration
@@ -134,7 +135,7 @@ def test_unload_takes_the_transformer_out_of_service_and_load_puts_it_back(
 
 
 def test_unload_takes_the_predictor_out_of_service_and_load_puts_it_back(
-    built: tuple[Path, Path], tmp_path: Path
+    built: tuple[Path, Path], tmp_path: Path, processes: Processes
 ) -> None:
     http, grpc_port = free_port(), free_port()
     env = {"BERTH_PREDICTOR_MODEL_REPOSITORY": "true"}
@@ -142,20 +143,16 @@ def test_unload_takes_the_predictor_out_of_service_and_load_puts_it_back(
     base = f"http://{LOOPBACK}:{http}"
     infer = f"{base}/v1/models/{MODEL}:predict"
     row = {"instances": [[0.5] * 20]}
-    proc.start()
-    try:
-        proc.wait_ready(120)
-        assert call("POST", infer, row)[0] == 200
-        assert call("POST", f"{base}/v2/repository/models/{MODEL}/unload", {})[0] == 200
-        assert call("GET", f"{base}/v2/health/ready")[0] == 503
-        assert call("POST", infer, row)[0] in (404, 503)
-        assert health(grpc_port) == "NOT_SERVING"
-        assert call("POST", f"{base}/v2/repository/models/{MODEL}/load", {})[0] == 200
-        assert call("GET", f"{base}/v2/health/ready")[0] == 200
-        assert call("POST", infer, row)[0] == 200
-        assert health(grpc_port) == "SERVING"
-    finally:
-        proc.stop()
+    processes.start("predictor", proc).wait_ready(120)
+    assert call("POST", infer, row)[0] == 200
+    assert call("POST", f"{base}/v2/repository/models/{MODEL}/unload", {})[0] == 200
+    assert call("GET", f"{base}/v2/health/ready")[0] == 503
+    assert call("POST", infer, row)[0] in (404, 503)
+    assert health(grpc_port) == "NOT_SERVING"
+    assert call("POST", f"{base}/v2/repository/models/{MODEL}/load", {})[0] == 200
+    assert call("GET", f"{base}/v2/health/ready")[0] == 200
+    assert call("POST", infer, row)[0] == 200
+    assert health(grpc_port) == "SERVING"
 
 
 def test_grpc_health_follows_readiness_and_drain(built: tuple[Path, Path], tmp_path: Path) -> None:
