@@ -15,11 +15,7 @@ would only add noise to a read benchmark), materialized by Feast itself with
 
 from __future__ import annotations
 
-import contextlib
-import os
-import warnings
 from typing import Any
-from unittest import mock
 
 import numpy as np
 
@@ -45,17 +41,11 @@ CLUSTER_READERS = (
 
 def materialize(ws: Workspace, connection_string: str) -> Any:
     """Apply the workspace's repo and materialize it into the cluster; its FeatureStore."""
-    from berth.featurerepo import CLUSTER_YAML, materialize_latest
+    from berth import stack
+    from berth.featurerepo import CLUSTER_YAML
 
-    with (
-        mock.patch.dict(os.environ, {"REDIS_CONNECTION_STRING": connection_string}),
-        (ws.root / "materialize-cluster.log").open("w") as log,
-        warnings.catch_warnings(),
-        contextlib.redirect_stdout(log),
-        contextlib.redirect_stderr(log),
-    ):
-        warnings.simplefilter("ignore")
-        return materialize_latest(ws.repo, ws.repo / CLUSTER_YAML)
+    log_path = ws.root / "materialize-cluster.log"
+    return stack.materialize(ws.repo, connection_string, ws.repo / CLUSTER_YAML, log_path)
 
 
 async def compare_reads(

@@ -4,10 +4,8 @@ and artifact, through :mod:`berth.stack`."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
-from unittest import mock
 
 from berth.loadtest import MODEL
 from berth.stack import (
@@ -18,6 +16,7 @@ from berth.stack import (
     ServerProcess,
     Stack,
     feature_env,
+    materialize,
     predictor_process,
     transformer_process,
 )
@@ -131,10 +130,7 @@ class ServingStack:
 
     def materialize(self) -> None:
         """Apply the repo and put every entity's latest row into this Redis (or cluster)."""
-        from berth.featurerepo import materialize_latest
-
-        with mock.patch.dict(os.environ, {"REDIS_CONNECTION_STRING": self.connection_string}):
-            materialize_latest(self.repo, self.store_yaml)
+        materialize(self.repo, self.connection_string, self.store_yaml)
 
     def save_redis(self) -> None:
         """Snapshot Redis to its dir: a restart on the same port comes back with the data."""
