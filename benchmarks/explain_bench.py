@@ -1,7 +1,8 @@
 """What ``:explain`` costs, and what it costs ``:predict``.
 
-One real stack (redis-server, predictor, transformer; ``berth.loadtest.ServingStack``) over a
-fresh copy of the feature repo with generated data and the given artifact.
+One real stack (the benchmarks' :class:`~benchmarks.stacks.BerthStack` on a
+:class:`~benchmarks.workspace.Workspace`: redis-server, predictor, transformer) over a fresh copy
+of the feature repo with the given data and artifact.
 
 - Cost: explanations of 1, 10 and 50 candidates, sequential; per request the wall time, and
   per explained candidate the predictor rows (the transformer reports them) and milliseconds.
@@ -23,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from berth.loadtest import MODEL, ServingStack, instances
+from benchmarks.stacks import BerthStack
+from benchmarks.workspace import Workspace
+from berth.loadtest import MODEL, instances
 
 
 def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
@@ -39,7 +42,7 @@ def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
     return status, answer, (time.perf_counter() - started) * 1000
 
 
-def _cost(stack: ServingStack, candidates: int, requests: int) -> dict[str, Any]:
+def _cost(stack: BerthStack, candidates: int, requests: int) -> dict[str, Any]:
     url = f"{stack.url}/v1/models/{MODEL}:explain"
     ms, rows, methods = [], [], {"exact": 0, "sampled": 0}
     for i in range(requests):
@@ -68,7 +71,7 @@ def _loop(
         out.append((status, elapsed))
 
 
-def _predict_latency(stack: ServingStack, seconds: float, explainers: int) -> dict[str, Any]:
+def _predict_latency(stack: BerthStack, seconds: float, explainers: int) -> dict[str, Any]:
     stop = threading.Event()
     explained: list[tuple[int, float]] = []
     threads = [
@@ -83,7 +86,7 @@ def _predict_latency(stack: ServingStack, seconds: float, explainers: int) -> di
     predicted: list[tuple[int, float]] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        status, _, elapsed = _post(stack.infer_url, instances(10))
+        status, _, elapsed = _post(f"{stack.url}/v1/models/{MODEL}:predict", instances(10))
         predicted.append((status, elapsed))
     stop.set()
     for thread in threads:
@@ -101,11 +104,18 @@ def _predict_latency(stack: ServingStack, seconds: float, explainers: int) -> di
 
 
 def run(repo: Path, artifact: Path, root: Path, seconds: float, explainers: int) -> dict[str, Any]:
-    with ServingStack(repo, artifact, root) as stack:
-        _post(stack.infer_url, instances(10))  # warm the connections
+    ws = Workspace(root, artifact, data_src=repo / "data")
+    stack = BerthStack("explain", ws, root / "logs")
+    try:
+        ws.start()
+        stack.start().wait_ready()
+        _post(f"{stack.url}/v1/models/{MODEL}:predict", instances(10))  # warm the connections
         cost = [_cost(stack, n, 10 if n > 10 else 20) for n in (1, 10, 50)]
         alone = _predict_latency(stack, seconds, 0)
         loaded = _predict_latency(stack, seconds, explainers)
+    finally:
+        stack.stop()
+        ws.close()
     return {
         "explain_cost": cost,
         "predict_alone": alone,

@@ -12,7 +12,8 @@ CLI: an SRE aiming it at their own stack). One process runs one point at a time;
 :class:`LoadWorker` keeps one such process for a whole sweep
 (``python -m benchmarks.loadgen --worker``: one JSON spec per line on stdin, one JSON result per
 line on stdout), so the generator does not share its interpreter with the code that starts and
-measures the servers.
+measures the servers. The sending itself is :func:`berth.loadtest.send_on_schedule`, the one
+open-loop core (the reliability tests' sender runs it too).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from benchmarks import payloads
-from berth.loadtest import grpc_request
+from berth.loadtest import grpc_request, send_on_schedule
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9}
@@ -244,54 +245,25 @@ async def _grpc_sender(spec: LoadSpec, stack: Any) -> tuple[Sender, Callable[[],
 async def run_point(spec: LoadSpec) -> LoadResult:
     """Send ``spec.rate`` requests/s for ``warmup_s + duration_s``; summarize the window."""
     spec.check()
-    loop = asyncio.get_running_loop()
-    clock = time.perf_counter  # uvloop's loop.time() only has millisecond resolution
     offsets = schedule(spec.rate, spec.warmup_s + spec.duration_s, spec.arrivals, spec.seed)
-    n = len(offsets)
-    sent_at = np.full(n, np.nan)
-    done_at = np.full(n, np.nan)
-    status: list[str | None] = [None] * n
-    tasks: set[asyncio.Task[None]] = set()
-    outstanding = 0
     async with contextlib.AsyncExitStack() as stack:
         make = _grpc_sender if spec.protocol == "grpc-v2" else _rest_sender
         send, close = await make(spec, stack)
         await _prime(send)
-
-        async def one(i: int) -> None:
-            nonlocal outstanding
-            sent_at[i] = clock()
-            try:
-                status[i] = await send(i)
-            except Exception as exc:  # a bug in the sender must not stop the schedule
-                status[i] = type(exc).__name__
-            done_at[i] = clock()
-            outstanding -= 1
-
-        started = clock()
-        t0 = started + 0.02
-        i = 0
-        while i < n:
-            now = clock()
-            while i < n and t0 + offsets[i] <= now:
-                if outstanding >= spec.max_outstanding:
-                    status[i] = "client_overflow"
-                    sent_at[i] = done_at[i] = now
-                else:
-                    outstanding += 1
-                    task = loop.create_task(one(i))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                i += 1
-            if i < n:
-                await asyncio.sleep(max(0.0, t0 + offsets[i] - clock()))
-        if tasks:  # every request has its own timeout; this bound is a safety net
-            await asyncio.wait(set(tasks), timeout=spec.timeout_s + 2.0)
-        for task in list(tasks):
-            task.cancel()
+        done = await send_on_schedule(
+            offsets.tolist(),
+            send,
+            clock=time.perf_counter,  # uvloop's loop.time() only has millisecond resolution
+            lead_s=0.02,
+            max_outstanding=spec.max_outstanding,
+            settle_s=spec.timeout_s + 2.0,
+        )
+        closing = time.perf_counter()
         await close()
-        wall = clock() - started
-    return _result(spec, offsets, t0, sent_at, done_at, status, wall)
+        wall = done.wall_s + time.perf_counter() - closing
+    status = [r if r is None else str(r) for r in done.results]
+    sent_at, done_at = np.array(done.sent_at), np.array(done.done_at)
+    return _result(spec, offsets, done.t0, sent_at, done_at, status, wall)
 
 
 async def _prime(send: Sender) -> None:

@@ -14,7 +14,6 @@ primary's. The transformer gathers mirrored requests for ``BERTH_TRANSFORMER_SHA
 
 from __future__ import annotations
 
-import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,17 +24,8 @@ from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
 from benchmarks.stacks import READY_TIMEOUT_S, BerthStack
 from berth.local import SHADOW_NICE
-from berth.testing import LOOPBACK, free_port, predictor_process, transformer_process
-
-
-def _metric(url: str, name: str) -> float:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name) and not line.startswith("#")
-    )
+from berth.scrape import scrape
+from berth.stack import LOOPBACK, Ports, Stack, predictor_process, transformer_process
 
 
 def run(
@@ -47,8 +37,8 @@ def run(
     rounds: int,
 ) -> dict[str, Any]:
     ws = berth.ws
-    shadow_ports, ports = (free_port(), free_port()), (free_port(), free_port())
-    url = f"http://{LOOPBACK}:{ports[0]}"
+    shadow_ports, ports = Ports.free(), Ports.free()
+    url = ports.url
     shadow = predictor_process(
         MODEL, ws.artifact, shadow_ports, log_path=logs / "shadow-predictor.log", nice=SHADOW_NICE
     )
@@ -56,14 +46,12 @@ def run(
         MODEL,
         f"{LOOPBACK}:{berth.predictor_grpc}",
         ports,
-        env=berth.transformer_env_for(
-            BERTH_TRANSFORMER_SHADOW_HOST=f"{LOOPBACK}:{shadow_ports[1]}"
-        ),
+        env=berth.transformer_env_for(BERTH_TRANSFORMER_SHADOW_HOST=shadow_ports.grpc_target),
         log_path=logs / "berth-transformer-shadowed.log",
     )
-    try:
-        shadow.start().wait_ready(READY_TIMEOUT_S)
-        mirrored.start().wait_ready(READY_TIMEOUT_S)
+    with Stack() as processes:
+        processes.start("shadow", shadow).wait_ready(READY_TIMEOUT_S)
+        processes.start("mirrored", mirrored).wait_ready(READY_TIMEOUT_S)
         targets = {"off": berth.url, "on": url}
         points: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
         for target in targets.values():  # warm both
@@ -79,12 +67,10 @@ def run(
                     keep_latencies=True,
                 )
                 points[name].append(worker.run(spec))
-        observed = _metric(url, "berth_transformer_shadow_delta_count")
-        dropped = _metric(url, "berth_transformer_shadow_dropped_total")
-        errors = _metric(url, "berth_transformer_shadow_errors_total")
-    finally:
-        mirrored.stop()
-        shadow.stop()
+        metrics = scrape(url)
+    observed = metrics.total("berth_transformer_shadow_delta_count")
+    dropped = metrics.total("berth_transformer_shadow_dropped_total")
+    errors = metrics.total("berth_transformer_shadow_errors_total")
 
     pooled = {
         name: np.array([v for p in points[name] for v in p.pop("latencies_ms") or []])

@@ -9,15 +9,13 @@ newest hourly stats are then inside their 2 h TTL, as in production) or copied f
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from berth.testing import RedisServer
+from berth.stack import RedisServer, materialize
 
 DATA_FILES = (
     "driver_hourly_stats.parquet",
@@ -100,18 +98,8 @@ class Workspace:
 
     def _materialize(self) -> None:
         """``feast apply`` + every entity's latest row into this Redis (Feast's output: a log)."""
-        from berth.featurerepo import materialize_latest
-
-        os.environ.update(self.redis_env)
-        log_path = self.root / "materialize.log"
-        with (
-            log_path.open("w") as log,
-            warnings.catch_warnings(),
-            contextlib.redirect_stdout(log),
-            contextlib.redirect_stderr(log),
-        ):
-            warnings.simplefilter("ignore")
-            materialize_latest(self.repo)
+        os.environ.update(self.redis_env)  # in-process readers of this workspace find it
+        materialize(self.repo, log_path=self.root / "materialize.log")
 
     def close(self) -> None:
         self.redis.close()

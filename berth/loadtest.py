@@ -1,9 +1,9 @@
-"""Load for reliability tests and benchmarks: closed- and open-loop senders, one serving stack.
+"""Load for reliability tests and benchmarks: closed- and open-loop senders, request bodies.
 
 :func:`closed_loop` finds what a server sustains (``concurrency`` clients back to back);
 :func:`open_loop` sends at a fixed rate whatever the answers do (what overload looks like in
-production). :class:`ServingStack` starts a private redis-server, ``python -m berth_predictor``
-and ``python -m berth_transformer`` on loopback from a built feature repo and artifact.
+production), on :func:`send_on_schedule`, the open-loop core the benchmarks' load generator
+(``benchmarks/loadgen.py``) runs too.
 """
 
 from __future__ import annotations
@@ -12,23 +12,11 @@ import asyncio
 import contextlib
 import gc
 import json
-import shutil
+import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-from berth.testing import (
-    LOOPBACK,
-    RedisServer,
-    ServerProcess,
-    free_port,
-    patched_env,
-    predictor_process,
-    transformer_process,
-)
-from berth.testing_cluster import RedisClusterServers
 
 MODEL = "driver-ranking"
 ERROR = 0  # status of a request that got no HTTP answer (connection error, client timeout)
@@ -118,6 +106,81 @@ async def closed_loop(
     return run
 
 
+@dataclass
+class Dispatched:
+    """What :func:`send_on_schedule` saw of each request ``i``: its intended time
+    (``t0 + offsets[i]``), when it left and was answered (``nan`` if never), and what ``send``
+    returned (the exception's type name if it raised; ``overflow`` if it was never sent)."""
+
+    t0: float
+    sent_at: list[float]
+    done_at: list[float]
+    results: list[object]
+    wall_s: float = 0.0
+    in_flight: int = 0
+
+    async def record(
+        self, i: int, send: Callable[[int], Awaitable[object]], clock: Callable[[], float]
+    ) -> None:
+        self.sent_at[i] = clock()
+        try:
+            self.results[i] = await send(i)
+        except Exception as exc:  # a bug in the sender must not stop the schedule
+            self.results[i] = type(exc).__name__
+        self.done_at[i] = clock()
+        self.in_flight -= 1
+
+
+async def send_on_schedule(
+    offsets: Sequence[float],
+    send: Callable[[int], Awaitable[object]],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    lead_s: float = 0.0,
+    max_outstanding: int = 0,
+    overflow: object = "client_overflow",
+    settle_s: float | None = None,
+    events: Mapping[float, Callable[[], object]] | None = None,
+) -> Dispatched:
+    """The one open-loop sender: request ``i`` leaves at ``t0 + offsets[i]`` (``t0`` is
+    ``lead_s`` after the call) whatever the answers do.
+
+    ``max_outstanding`` (0: no bound): a request due while that many are in flight is not sent
+    and its result is ``overflow``. ``settle_s``: after the last send, wait at most this long for
+    answers, then cancel the rest (``None``: wait for all). ``events`` maps seconds after
+    ``t0`` to callables run in a thread at that time (stop a dependency, send a signal).
+    """
+    loop, n = asyncio.get_running_loop(), len(offsets)
+    started = clock()
+    t0 = started + lead_s
+    run = Dispatched(t0, [math.nan] * n, [math.nan] * n, [None] * n)
+    tasks: set[asyncio.Task[None]] = set()
+    pending, threads = sorted((events or {}).items()), []
+    i = 0
+    while i < n:
+        now = clock()
+        while pending and t0 + pending[0][0] <= now:
+            threads.append(asyncio.ensure_future(asyncio.to_thread(pending.pop(0)[1])))
+        while i < n and t0 + offsets[i] <= now:
+            if max_outstanding and run.in_flight >= max_outstanding:
+                run.results[i], run.sent_at[i], run.done_at[i] = overflow, now, now
+            else:
+                run.in_flight += 1
+                task = loop.create_task(run.record(i, send, clock))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            i += 1
+        if i < n:
+            await asyncio.sleep(max(0.0, t0 + offsets[i] - clock()))
+    if tasks:  # every request has its own timeout; ``settle_s`` is a safety net
+        await asyncio.wait(set(tasks), timeout=settle_s)
+    for task in list(tasks):
+        task.cancel()
+    await asyncio.gather(*threads)
+    run.wall_s = clock() - started
+    return run
+
+
 async def open_loop(
     url: str,
     payload: object,
@@ -136,27 +199,21 @@ async def open_loop(
     import aiohttp
 
     bodies = [json.dumps(p).encode() for p in (rotate or [payload])]
-    run, tasks = Run(), []
-    pending = sorted((events or {}).items())
-    started = time.monotonic()
+    offsets = [k / rate for k in range(math.ceil(rate * seconds))]
     with _heap_frozen():
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
 
-            async def send(body: bytes) -> None:
-                run.samples.append(await _one(session, url, body, timeout_s))
+            async def send(k: int) -> Sample:
+                sample = await _one(session, url, bodies[k % len(bodies)], timeout_s)
+                run.samples.append(sample)  # in answer order
+                return sample
 
-            n = 0
-            while (now := time.monotonic()) - started < seconds:
-                while pending and now - started >= pending[0][0]:
-                    tasks.append(asyncio.create_task(asyncio.to_thread(pending.pop(0)[1])))
-                due = started + n / rate
-                if due > now:
-                    await asyncio.sleep(due - now)
-                    continue
-                tasks.append(asyncio.create_task(send(bodies[n % len(bodies)])))
-                n += 1
-            await asyncio.gather(*tasks)
-    run.seconds = seconds
+            run = Run(seconds=seconds)
+            done = await send_on_schedule(offsets, send, events=events)
+    for k, result in enumerate(done.results):
+        if not isinstance(result, Sample):  # the sender raised: no answer
+            latency = done.done_at[k] - done.sent_at[k]
+            run.samples.append(Sample(done.sent_at[k], latency, ERROR, str(result)))
     return run
 
 
@@ -210,119 +267,3 @@ def instances(n: int = 5, first_driver: int = 1001, customer: int = 7) -> dict[s
             for i in range(n)
         ]
     }
-
-
-class ServingStack:
-    """redis-server (or a running Redis Cluster) + predictor + transformer (gRPC V2 between
-    them) on loopback ports."""
-
-    def __init__(
-        self,
-        repo: Path,
-        artifact: Path,
-        root: Path,
-        transformer_env: dict[str, str] | None = None,
-        predictor_env: dict[str, str] | None = None,
-        redis_cluster: RedisClusterServers | None = None,
-    ) -> None:
-        self.root = root
-        self.cluster = redis_cluster  # a running Redis Cluster to use instead of redis-server
-        self.repo = Path(
-            shutil.copytree(
-                repo, root / "repo", ignore=shutil.ignore_patterns("registry.db", "online_store.db")
-            )
-        )
-        self.artifact = artifact
-        self.transformer_env = transformer_env or {}
-        self.predictor_env = predictor_env or {}
-        self.redis = RedisServer()
-        self.predictor_ports = (free_port(), free_port())
-        self.transformer_ports = (free_port(), free_port())
-        self.predictor: ServerProcess | None = None
-        self.transformer: ServerProcess | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.transformer_ports[0]}"
-
-    @property
-    def predictor_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.predictor_ports[0]}"
-
-    @property
-    def infer_url(self) -> str:
-        return f"{self.url}/v1/models/{MODEL}:predict"
-
-    def __enter__(self) -> ServingStack:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def connection_string(self) -> str:
-        return self.cluster.connection_string if self.cluster else self.redis.connection_string
-
-    @property
-    def store_yaml(self) -> Path:
-        from berth.featurerepo import CLUSTER_YAML, REDIS_YAML
-
-        return self.repo / (CLUSTER_YAML if self.cluster else REDIS_YAML)
-
-    def start(self) -> ServingStack:
-        if self.cluster is None:
-            self.redis.start()
-        self.predictor = self.start_predictor()
-        self.materialize()
-        self.transformer = self.start_transformer()
-        self.predictor.wait_ready(120)
-        self.transformer.wait_ready(120)
-        return self
-
-    def start_predictor(self) -> ServerProcess:
-        return predictor_process(
-            MODEL,
-            self.artifact,
-            self.predictor_ports,
-            env=self.predictor_env,
-            log_path=self.root / "predictor.log",
-        ).start()
-
-    def start_transformer(self) -> ServerProcess:
-        env = {
-            "REDIS_CONNECTION_STRING": self.connection_string,
-            "BERTH_TRANSFORMER_FEATURE_REPO": str(self.repo),
-            "BERTH_TRANSFORMER_FEATURE_STORE_YAML": str(self.store_yaml),
-            "BERTH_TRANSFORMER_MODEL_METADATA": str(self.artifact / "metadata.json"),
-            **self.transformer_env,
-        }
-        return transformer_process(
-            MODEL,
-            f"{LOOPBACK}:{self.predictor_ports[1]}",
-            self.transformer_ports,
-            env=env,
-            log_path=self.root / "transformer.log",
-        ).start()
-
-    def materialize(self) -> None:
-        """Apply the repo and put every entity's latest row into this Redis (or cluster)."""
-        from berth.featurerepo import materialize_latest
-
-        with patched_env(REDIS_CONNECTION_STRING=self.connection_string):
-            materialize_latest(self.repo, self.store_yaml)
-
-    def save_redis(self) -> None:
-        """Snapshot Redis to its dir: a restart on the same port comes back with the data."""
-        import redis
-
-        redis.Redis(host=LOOPBACK, port=self.redis.port).save()
-
-    def stop(self) -> None:
-        for proc in (self.transformer, self.predictor):
-            if proc is not None:
-                proc.stop()
-        self.redis.close()

@@ -37,7 +37,7 @@ from typing import Any
 from berth.cli import DEFAULT_ARTIFACT, add_data_arguments
 from berth.errors import BerthError
 from berth.loadtest import grpc_request, v2_inputs
-from berth.testing import (
+from berth.stack import (
     LOOPBACK,
     RedisServer,
     ServerProcess,

@@ -1,18 +1,18 @@
-"""Shared fixtures: a small artifact built by the real `berth build`, a real redis-server."""
+"""Fixtures shared by the integration and k8s tests: a small artifact built by the real
+`berth build`, a Redis Cluster, whole serving stacks (tests/support/serving.py). The
+integration tests' own fixtures are in tests/integration/conftest.py."""
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from berth.loadtest import ServingStack
-from berth.testing import RedisServer
-from berth.testing_cluster import RedisClusterServers
+from berth.stack import RedisClusterServers, RedisServer
+from tests.support.serving import ServingStack
 
 SMALL_DATA = ["--drivers", "40", "--customers", "120", "--days", "3", "--rides", "6000"]
 
@@ -45,21 +45,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("built")
     artifact = build_artifact(root / "feature_repo", root / "artifact")
     return root / "feature_repo", artifact
-
-
-@pytest.fixture
-def artifact_copy(built: tuple[Path, Path], tmp_path: Path) -> Path:
-    """A private copy of the small artifact, free to tamper with."""
-    return Path(shutil.copytree(built[1], tmp_path / "artifact"))
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    if not RedisServer.available():
-        pytest.skip("redis-server binary not found (apt-get install redis-server)")
-    server = RedisServer().start()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="session")

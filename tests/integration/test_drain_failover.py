@@ -17,14 +17,24 @@ import http.client
 import signal
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from berth.loadtest import Run, ServingStack, instances, open_loop
-from berth.testing import LOOPBACK, ServerProcess, free_port, predictor_process, transformer_process
+from berth.loadtest import Run, instances, open_loop
+from berth.scrape import scrape
+from berth.stack import (
+    LOOPBACK,
+    Ports,
+    ServerProcess,
+    Stack,
+    feature_env,
+    free_port,
+    predictor_process,
+    transformer_process,
+)
+from tests.support.serving import ServingStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -90,8 +100,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stack(serving_stack: Any) -> Iterator[ServingStack]:
+    """A fresh stack per test: each one SIGTERMs a server of it."""
     env = {"BERTH_PREDICTOR_SHUTDOWN_GRACE_S": str(GRACE_S)}
     transformer_env = {"BERTH_TRANSFORMER_SHUTDOWN_GRACE_S": str(SHORT_GRACE_S)}
     with serving_stack("drain-failover", predictor_env=env, transformer_env=transformer_env) as s:
@@ -124,41 +135,24 @@ def test_exit_within_the_grace_while_clients_never_stop_sending(stack: ServingSt
 
 
 def test_predictor_sigterm_behind_a_service_costs_at_most_0_1_percent(
-    stack: ServingStack,
+    stack: ServingStack, processes: Stack
 ) -> None:
-    second_ports = (free_port(), free_port())
-    second = predictor_process(
-        MODEL,
-        stack.artifact,
-        second_ports,
-        env={"BERTH_PREDICTOR_SHUTDOWN_GRACE_S": str(GRACE_S)},
-        log_path=stack.root / "predictor-2.log",
-    ).start()
+    second_ports = Ports.free()
+    grace = {"BERTH_PREDICTOR_SHUTDOWN_GRACE_S": str(GRACE_S)}
+    log = processes.log_path("predictor-2")
+    second = predictor_process(MODEL, stack.artifact, second_ports, env=grace, log_path=log)
+    processes.start("predictor-2", second).wait_ready(120)
     first = stack.predictor
     assert first is not None
-    grpc_ports = {stack.predictor_ports[1]: first, second_ports[1]: second}
-    transformer: ServerProcess | None = None
-    try:
-        second.wait_ready(120)
-        with TcpProxy([(LOOPBACK, port) for port in grpc_ports]) as proxy:
-            ports = (free_port(), free_port())
-            transformer = transformer_process(
-                MODEL,
-                f"{LOOPBACK}:{proxy.port}",
-                ports,
-                env={
-                    "REDIS_CONNECTION_STRING": stack.redis.connection_string,
-                    "BERTH_TRANSFORMER_FEATURE_REPO": str(stack.repo),
-                    "BERTH_TRANSFORMER_MODEL_METADATA": str(stack.artifact / "metadata.json"),
-                },
-                log_path=stack.root / "transformer-proxied.log",
-            ).start()
-            transformer.wait_ready(120)
-            _failover(stack, transformer, proxy, grpc_ports)
-    finally:
-        if transformer is not None:
-            transformer.stop()
-        second.stop()
+    grpc_ports = {stack.predictor_ports.grpc: first, second_ports.grpc: second}
+    with TcpProxy([(LOOPBACK, port) for port in grpc_ports]) as proxy:
+        env = feature_env(stack.repo, stack.artifact, stack.redis.connection_string)
+        log = processes.log_path("transformer-proxied")
+        proxied = transformer_process(
+            MODEL, f"{LOOPBACK}:{proxy.port}", Ports.free(), env=env, log_path=log
+        )
+        transformer = processes.start("transformer-proxied", proxied).wait_ready(120)
+        _failover(stack, transformer, proxy, grpc_ports)
 
 
 def _failover(
@@ -197,11 +191,7 @@ def _failover(
     run = asyncio.run(open_loop(infer, body, rate, seconds, timeout_s=5, events={2.0: term}))
     failed = [s for s in run.samples if s.status != 200]
     share = len(failed) / len(run.samples)
-    retries = sum(
-        float(line.split()[-1])
-        for line in _metrics(url).splitlines()
-        if line.startswith("berth_transformer_predictor_retries_total")
-    )
+    retries = scrape(url).total("berth_transformer_predictor_retries_total")
     LOG(
         f"predictor SIGTERM behind a proxy ({rate:.0f} rps, {seconds:.0f} s): "
         f"{len(run.samples)} sent, statuses {run.statuses()}, failed {share:.3%}; "
@@ -215,8 +205,3 @@ def _failover(
     assert active.proc is not None and active.proc.returncode == 0
     after = [s for s in run.samples if s.sent > marks["term"] + 0.5]
     assert after and all(s.status == 200 for s in after)  # served by the other replica
-
-
-def _metrics(url: str) -> str:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
-        return resp.read().decode()  # type: ignore[no-any-return]

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from berth.local import Endpoints, LocalStack, _stack
-from berth.testing import RedisServer, free_port, patched_env
-from berth.testing_cluster import RedisClusterServers
+from berth.stack import RedisClusterServers, RedisServer, free_port
+from tests.support.env import patched_env
 
 pytestmark = pytest.mark.integration
 FRESH = shutil.ignore_patterns("registry.db", "online_store.db")

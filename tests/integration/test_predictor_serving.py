@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,33 +26,22 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pbg
 
 from berth.artifact import MODEL_FILE, read_metadata
+from berth.scrape import Metrics, scrape
 from berth.serving.kserve_compat import OipProperties
-from berth.testing import LOOPBACK, ServerProcess, free_port
+from berth.stack import LOOPBACK, Ports, Stack, predictor_process
 
 pytestmark = pytest.mark.integration
 NAME = "driver-ranking"
 
 
 class Predictor:
+    """``python -m berth_predictor`` on ``artifact`` (:attr:`server`: not started)."""
+
     def __init__(self, artifact: Path, env: dict[str, str] | None = None) -> None:
-        self.http, self.grpc = free_port(), free_port()
-        self.base = f"http://{LOOPBACK}:{self.http}"
-        self.server = ServerProcess(
-            [
-                "-m",
-                "berth_predictor",
-                "--model_name",
-                NAME,
-                "--model_dir",
-                str(artifact),
-                "--http_port",
-                str(self.http),
-                "--grpc_port",
-                str(self.grpc),
-            ],
-            ready_url=f"{self.base}/v2/health/ready",
-            env={"BERTH_PREDICTOR_LISTEN_HOST": LOOPBACK, **(env or {})},
-        )
+        ports = Ports.free()
+        self.http, self.grpc = ports
+        self.base = ports.url
+        self.server = predictor_process(NAME, artifact, ports, env=env)
 
     def post(
         self, path: str, body: bytes, headers: dict[str, str] | None = None
@@ -78,17 +65,15 @@ class Predictor:
         except urllib.error.HTTPError as err:
             return err.code, err.read()
 
-    def metrics(self) -> str:
-        with urllib.request.urlopen(self.base + "/metrics", timeout=5) as resp:
-            return resp.read().decode()
+    def metrics(self) -> Metrics:
+        return scrape(self.base)
 
 
 @pytest.fixture(scope="module")
-def predictor(built: tuple[Path, Path]) -> Iterator[Predictor]:
+def predictor(built: tuple[Path, Path], module_processes: Stack) -> Predictor:
     p = Predictor(built[1])
-    p.server.start().wait_ready(120)
-    yield p
-    p.server.stop()
+    module_processes.start("predictor", p.server).wait_ready(120)
+    return p
 
 
 @pytest.fixture(scope="module")
@@ -199,10 +184,8 @@ def test_metadata_reports_the_contract(predictor: Predictor, built: tuple[Path, 
     oip = OipProperties.FromString(response.SerializeToString())
     assert dict(oip.properties) == props  # OIP field 6
     assert dict(trailing) == props  # the same keys for clients built on KServe's proto
-    assert (
-        f'feature_service="driver_ranking_v1",name="{NAME}",version="{meta.version}"'
-        in predictor.metrics()
-    )
+    info = {"feature_service": "driver_ranking_v1", "name": NAME, "version": meta.version}
+    assert predictor.metrics().value("berth_predictor_model_info", **info) == 1
 
 
 def test_every_answer_carries_the_version_and_a_request_id(
@@ -354,11 +337,10 @@ def test_concurrent_rows_are_batched_and_each_caller_gets_its_own(
     batch = (center * np.random.default_rng(0).uniform(0.5, 1.5, (64, 20))).astype(np.float32)
     expected = ort.InferenceSession(str(built[1] / MODEL_FILE)).run(None, {"features": batch})[0]
 
-    def batches(text: str) -> tuple[float, float]:
-        count = float(re.search(r"^berth_predictor_batch_rows_count (\S+)", text, re.M)[1])
-        ones = float(
-            re.search(r'^berth_predictor_batch_rows_bucket\{le="1.0"\} (\S+)', text, re.M)[1]
-        )
+    def batches(metrics: Metrics) -> tuple[float, float]:
+        count = metrics.value("berth_predictor_batch_rows_count")
+        ones = metrics.value("berth_predictor_batch_rows_bucket", le="1.0")
+        assert count is not None and ones is not None
         return count, ones
 
     before = batches(predictor.metrics())
@@ -529,30 +511,27 @@ def test_bad_grpc_input_is_invalid_argument(
 
 
 def test_bad_input_never_leaves_a_500_in_the_metrics(predictor: Predictor) -> None:
-    text = predictor.metrics()
-    assert 'outcome="400"' in text
-    assert not re.search(r'berth_predictor_request_seconds_count\{.*outcome="5', text)
+    counts = predictor.metrics().select("berth_predictor_request_seconds_count")
+    assert any(s.labels["outcome"] == "400" and s.value > 0 for s in counts)
+    assert not any(s.labels["outcome"].startswith("5") for s in counts)
 
 
 @pytest.mark.parametrize("name", [MODEL_FILE, "metadata.json"])
 def test_tampered_artifact_never_turns_ready_and_log_names_the_file(
-    artifact_copy: Path, name: str
+    artifact_copy: Path, name: str, processes: Stack
 ) -> None:
     path = artifact_copy / name
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
     p = Predictor(artifact_copy)
-    p.server.start()
-    try:
-        assert p.server.proc is not None
-        p.server.proc.wait(60)
-        assert not p.server.is_ready()
-        assert p.server.proc.returncode != 0
-        refusal = [json.loads(line) for line in p.server.log().splitlines() if "refusing" in line]
-        assert refusal and refusal[0]["file"] == name and "verification" in refusal[0]["event"]
-    finally:
-        p.server.stop()
+    processes.start("predictor", p.server)
+    assert p.server.proc is not None
+    p.server.proc.wait(60)
+    assert not p.server.is_ready()
+    assert p.server.proc.returncode != 0
+    refusal = [json.loads(line) for line in p.server.log().splitlines() if "refusing" in line]
+    assert refusal and refusal[0]["file"] == name and "verification" in refusal[0]["event"]
 
 
 def test_not_ready_until_warm_up_finished(built: tuple[Path, Path]) -> None:
@@ -599,10 +578,12 @@ def _grpc_code(port: int) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-def test_more_than_one_worker_fails_at_start_with_the_reason(built: tuple[Path, Path]) -> None:
+def test_more_than_one_worker_fails_at_start_with_the_reason(
+    built: tuple[Path, Path], processes: Stack
+) -> None:
     p = Predictor(built[1])
     p.server.args += ["--workers", "2"]
-    p.server.start()
+    processes.start("predictor", p.server)
     assert p.server.proc is not None
     assert p.server.proc.wait(60) == 2
     refusal = json.loads(p.server.log().strip().splitlines()[-1])

@@ -20,8 +20,10 @@ import pandas as pd
 import pytest
 
 from berth.artifact import read_metadata
-from berth.loadtest import ServingStack
-from berth.testing import LOOPBACK, free_port, patched_env, transformer_process
+from berth.scrape import scrape
+from berth.stack import Ports, Stack, feature_env, transformer_process
+from tests.support.env import patched_env
+from tests.support.serving import ServingStack
 
 pytestmark = pytest.mark.integration
 
@@ -209,11 +211,8 @@ def _baseline_values(stack: ServingStack) -> dict[str, float]:
 
 
 def _violations(url: str, feature: str, rule: str) -> float:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    prefix = f'berth_transformer_contract_violations_total{{feature="{feature}",rule="{rule}"}}'
-    found = [line.split()[-1] for line in text.splitlines() if line.startswith(prefix)]
-    return float(found[0]) if found else 0.0
+    metrics = scrape(url, timeout_s=10)
+    return metrics.total("berth_transformer_contract_violations_total", feature=feature, rule=rule)
 
 
 def test_out_of_contract_rating_is_counted_and_filled_with_the_default(
@@ -234,28 +233,23 @@ def test_out_of_contract_rating_is_counted_and_filled_with_the_default(
     assert _violations(stack.url, "rating", "range") == before + 1
 
 
-def test_reject_policy_answers_503_naming_the_feature(stack: ServingStack, tmp_path: Any) -> None:
+def test_reject_policy_answers_503_naming_the_feature(
+    stack: ServingStack, processes: Stack
+) -> None:
     _write_probe(stack, {**_baseline_values(stack), "rating": 7.5}, entity=9004)
-    http = free_port()
     env = {
-        "REDIS_CONNECTION_STRING": stack.redis.connection_string,
-        "BERTH_TRANSFORMER_FEATURE_REPO": str(stack.repo),
-        "BERTH_TRANSFORMER_MODEL_METADATA": str(stack.artifact / "metadata.json"),
+        **feature_env(stack.repo, stack.artifact, stack.redis.connection_string),
         "BERTH_TRANSFORMER_CONTRACT_POLICY": '{"driver_profile": "reject"}',
     }
+    ports, log = Ports.free(), processes.log_path("reject")
     server = transformer_process(
-        MODEL, f"{LOOPBACK}:{stack.predictor_ports[1]}", (http, free_port()), env=env,
-        log_path=tmp_path / "reject.log",
-    )  # fmt: skip
-    server.start()
-    try:
-        server.wait_ready(120)
-        url = f"http://{LOOPBACK}:{http}/v1/models/{MODEL}:predict"
-        ride = {"customer_id": 7, "trip_distance_km": 6.0, "pickup_hour": 9}
-        status, body = _post(url, {"instances": [{**ride, "driver_id": 9004}]})
-        assert status == 503 and "rating" in body["error"], body
-        status, body = _post(url, {"instances": [{**ride, "driver_id": 1002}]})
-        assert status == 200, body  # in-contract drivers are served
-        assert _violations(f"http://{LOOPBACK}:{http}", "rating", "range") == 1
-    finally:
-        server.stop()
+        MODEL, stack.predictor_ports.grpc_target, ports, env=env, log_path=log
+    )
+    processes.start("reject", server).wait_ready(120)
+    url = f"{ports.url}/v1/models/{MODEL}:predict"
+    ride = {"customer_id": 7, "trip_distance_km": 6.0, "pickup_hour": 9}
+    status, body = _post(url, {"instances": [{**ride, "driver_id": 9004}]})
+    assert status == 503 and "rating" in body["error"], body
+    status, body = _post(url, {"instances": [{**ride, "driver_id": 1002}]})
+    assert status == 200, body  # in-contract drivers are served
+    assert _violations(ports.url, "rating", "range") == 1

@@ -27,7 +27,16 @@ import numpy as np
 import pytest
 
 from berth.local import Endpoints, LocalStack
-from berth.testing import LOOPBACK, RedisServer, ServerProcess, free_port
+from berth.scrape import scrape
+from berth.stack import (
+    Ports,
+    RedisServer,
+    ServerProcess,
+    Stack,
+    feature_env,
+    free_port,
+    transformer_process,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -114,36 +123,20 @@ async def send(url: str, bodies: list[dict[str, Any]], in_flight: int = 16) -> l
 
 
 def metric_lines(http: str, name: str) -> dict[str, float]:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{http}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith(name):
-            key, _, value = line.rpartition(" ")
-            out[key] = float(value)
-    return out
+    """``{series: value}`` of the series whose name starts with ``name``."""
+    found = scrape(http, timeout_s=10).by_series()
+    return {key: value for key, value in found.items() if key.startswith(name)}
 
 
 def transformer(ep: Endpoints, repo: Path, artifact: Path, env: dict[str, str]) -> ServerProcess:
-    http, grpc_port = free_port(), free_port()
-    return ServerProcess(
-        [
-            *("-m", "berth_transformer", "--model_name", ep.model),
-            *("--predictor_host", ep.predictor_grpc),
-            *("--http_port", str(http), "--grpc_port", str(grpc_port)),
-        ],
-        f"http://{LOOPBACK}:{http}/v2/models/{ep.model}/ready",
-        env={
-            "BERTH_TRANSFORMER_FEATURE_REPO": str(repo),
-            "BERTH_TRANSFORMER_FEATURE_STORE_YAML": str(repo / "feature_store.yaml"),
-            "BERTH_TRANSFORMER_FEATURE_SERVICE": ep.feature_service,
-            "BERTH_TRANSFORMER_MODEL_METADATA": str(artifact / "metadata.json"),
-            "BERTH_TRANSFORMER_DRIFT_WINDOW": "0",
-            **env,
-        },
-    ).start()
+    """Not started: a transformer on its own ports in front of the stack's primary predictor."""
+    settings = {
+        **feature_env(repo, artifact, store_yaml=repo / "feature_store.yaml"),
+        "BERTH_TRANSFORMER_FEATURE_SERVICE": ep.feature_service,
+        "BERTH_TRANSFORMER_DRIFT_WINDOW": "0",
+        **env,
+    }
+    return transformer_process(ep.model, ep.predictor_grpc, Ports.free(), env=settings)
 
 
 def http_of(proc: ServerProcess) -> str:
@@ -173,6 +166,7 @@ def rollout(
     second_artifact: Path,
     redis_server: RedisServer,
     tmp_path_factory: pytest.TempPathFactory,
+    module_processes: Stack,
 ) -> Iterator[Rollout]:
     from berth.artifact import read_metadata
 
@@ -192,18 +186,14 @@ def rollout(
         shadow=second_artifact,
         logs=root / "logs",
     )
-    procs: list[ServerProcess] = []
     try:
         ep = stack.start()
         assert ep.canary and ep.shadow
         redis_env = {"REDIS_CONNECTION_STRING": os.environ["REDIS_CONNECTION_STRING"]}
-        on = transformer(
-            ep, repo, artifact, {**redis_env, "BERTH_TRANSFORMER_SHADOW_HOST": ep.shadow}
-        )
-        off = transformer(ep, repo, artifact, redis_env)
-        procs += [on, off]
-        for proc in procs:
-            proc.wait_ready(120)
+        shadowed = {**redis_env, "BERTH_TRANSFORMER_SHADOW_HOST": ep.shadow}
+        on = module_processes.start("on", transformer(ep, repo, artifact, shadowed))
+        off = module_processes.start("off", transformer(ep, repo, artifact, redis_env))
+        module_processes.wait_ready(120)
         yield Rollout(
             stack,
             ep,
@@ -215,8 +205,7 @@ def rollout(
             f"{http_of(off)}/v1/models/{ep.model}:predict",
         )
     finally:
-        for proc in procs:
-            proc.stop()
+        module_processes.stop()
         stack.stop()
         for key, value in saved.items():
             if value is None:

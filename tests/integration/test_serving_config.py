@@ -13,14 +13,16 @@ from pathlib import Path
 import pytest
 
 from berth.loadtest import MODEL
-from berth.testing import (
+from berth.stack import (
     LOOPBACK,
     ServerProcess,
+    Stack,
+    feature_env,
     free_port,
     predictor_process,
-    self_signed_tls,
     transformer_process,
 )
+from tests.support.tls import self_signed_tls
 
 pytestmark = pytest.mark.integration
 
@@ -133,9 +135,7 @@ def tls_transformer(
 ) -> ServerProcess:
     port = predictor[1] if protocol == "grpc-v2" else predictor[0]
     base = {
-        "REDIS_CONNECTION_STRING": redis_url,
-        "BERTH_TRANSFORMER_FEATURE_REPO": str(built[0]),
-        "BERTH_TRANSFORMER_MODEL_METADATA": str(built[1] / "metadata.json"),
+        **feature_env(built[0], built[1], redis_url),
         "BERTH_TRANSFORMER_STARTUP_TIMEOUT_S": "60",
     }
     proc = transformer_process(
@@ -152,14 +152,18 @@ def tls_transformer(
 
 @pytest.mark.parametrize("protocol", ["grpc-v2", "v2"])
 def test_tls_to_the_predictor_with_a_ca_bundle(
-    built: tuple[Path, Path], redis_server: object, tmp_path: Path, protocol: str
+    built: tuple[Path, Path],
+    redis_server: object,
+    tmp_path: Path,
+    protocol: str,
+    processes: Stack,
 ) -> None:
     """Found: --predictor_use_ssl was ignored (the gRPC channel was always plain text). The
     predictor serves TLS on both ports (KServe's --ssl_certfile/--ssl_keyfile); the transformer
     trusts it through BERTH_TRANSFORMER_PREDICTOR_CA_BUNDLE, and without the bundle the
     certificate is refused (the start-up contract check cannot reach the predictor)."""
     from berth.featurerepo import materialize_latest
-    from berth.testing import patched_env
+    from tests.support.env import patched_env
 
     tls = self_signed_tls(tmp_path)
     cert, key = tls.cert, tls.key
@@ -169,7 +173,7 @@ def test_tls_to_the_predictor_with_a_ca_bundle(
     ports = (free_port(), free_port())
     predictor = predictor_process(MODEL, built[1], ports, log_path=tmp_path / "p.log")
     predictor.args += ["--ssl_certfile", str(cert), "--ssl_keyfile", str(key)]
-    predictor.start()
+    processes.start("predictor", predictor)
     trusting = tls_transformer(
         built,
         redis_url,
@@ -186,13 +190,9 @@ def test_tls_to_the_predictor_with_a_ca_bundle(
         {"BERTH_TRANSFORMER_STARTUP_TIMEOUT_S": "3"},
         tmp_path / "u.log",
     )
-    try:
-        trusting.start().wait_ready(120)
-        http = int(trusting.ready_url.split(":")[2].split("/")[0])
-        assert len(predict(http)["predictions"]) == 1  # type: ignore[arg-type]
-        untrusting.start()
-        assert untrusting.proc is not None and untrusting.proc.wait(90) == 1
-        assert "certificate" in untrusting.log().lower() or "ssl" in untrusting.log().lower()
-    finally:
-        for proc in (untrusting, trusting, predictor):
-            proc.stop()
+    processes.start("trusting", trusting).wait_ready(120)
+    http = int(trusting.ready_url.split(":")[2].split("/")[0])
+    assert len(predict(http)["predictions"]) == 1  # type: ignore[arg-type]
+    processes.start("untrusting", untrusting)
+    assert untrusting.proc is not None and untrusting.proc.wait(90) == 1
+    assert "certificate" in untrusting.log().lower() or "ssl" in untrusting.log().lower()

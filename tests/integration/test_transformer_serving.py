@@ -35,7 +35,19 @@ from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceSt
 
 from berth.artifact import read_metadata
 from berth.loadtest import v2_inputs
-from berth.testing import LOOPBACK, RedisServer, ServerProcess, free_port, patched_env
+from berth.scrape import Metrics, scrape
+from berth.stack import (
+    LOOPBACK,
+    Ports,
+    RedisServer,
+    ServerProcess,
+    feature_env,
+    free_port,
+    predictor_process,
+    transformer_process,
+)
+from berth.stack import Stack as Processes
+from tests.support.env import patched_env
 
 pytestmark = pytest.mark.integration
 
@@ -133,43 +145,38 @@ class Stack:
     repo: Path
     artifact: Path
     redis: RedisServer
-    predictor: ServerProcess
-    predictor_ports: tuple[int, int]  # (http, grpc)
+    processes: Processes  # predictor, a (gRPC V2 via the spy, reject policies), b (REST V2)
+    predictor_ports: Ports
     spy: GrpcSpy
-    a: ServerProcess  # gRPC V2 via the spy, reject policies
-    b: ServerProcess  # REST V2 direct, default policies
     a_http: str
     a_grpc: str
     b_http: str
 
-    def metrics(self) -> str:
-        with urllib.request.urlopen(f"{self.a_http}/metrics", timeout=5) as resp:
-            return resp.read().decode()
+    @property
+    def a(self) -> ServerProcess:
+        return self.processes.procs["a"]
+
+    @property
+    def b(self) -> ServerProcess:
+        return self.processes.procs["b"]
+
+    def start_predictor(self) -> ServerProcess:
+        """Start the predictor again on its ports (after a test stopped it)."""
+        return start_predictor(self.processes, self.artifact, self.predictor_ports)
+
+    def metrics(self) -> Metrics:
+        return scrape(self.a_http)
 
 
-def predictor_args(artifact: Path, http: int, grpc_port: int) -> list[str]:
-    model = ["--model_name", MODEL, "--model_dir", str(artifact)]
-    return [
-        "-m",
-        "berth_predictor",
-        *model,
-        "--http_port",
-        str(http),
-        "--grpc_port",
-        str(grpc_port),
-    ]
-
-
-def start_predictor(artifact: Path, http: int, grpc_port: int, log: Path) -> ServerProcess:
-    return ServerProcess(
-        predictor_args(artifact, http, grpc_port),
-        f"http://{LOOPBACK}:{http}/v2/models/{MODEL}/ready",
-        log_path=log,
-    ).start()
+def start_predictor(processes: Processes, artifact: Path, ports: Ports) -> ServerProcess:
+    log = processes.log_path("predictor")
+    return processes.start("predictor", predictor_process(MODEL, artifact, ports, log_path=log))
 
 
 @pytest.fixture(scope="module")
-def stack(built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory, module_processes: Processes
+) -> Iterator[Stack]:
     if importlib.util.find_spec("berth_predictor.__main__") is None:
         pytest.skip("predictors/berth_predictor has no __main__ yet")
     if not RedisServer.available():
@@ -178,87 +185,51 @@ def stack(built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) ->
     repo = Path(shutil.copytree(built[0], root / "repo", ignore=FRESH))
     artifact = built[1]
     redis = RedisServer().start()
-    procs: list[ServerProcess] = []
     spy: GrpcSpy | None = None
-    stack: Stack | None = None
     try:
-        p_http, p_grpc = free_port(), free_port()
-        predictor = start_predictor(artifact, p_http, p_grpc, root / "predictor.log")
-        procs.append(predictor)
+        predictor_ports = Ports.free()
+        start_predictor(module_processes, artifact, predictor_ports)
         materialize(repo, redis)
-        spy = GrpcSpy(f"{LOOPBACK}:{p_grpc}")
+        spy = GrpcSpy(predictor_ports.grpc_target)
         env = {
-            "REDIS_CONNECTION_STRING": redis.connection_string,
-            "BERTH_TRANSFORMER_FEATURE_REPO": str(repo),
-            "BERTH_TRANSFORMER_MODEL_METADATA": str(artifact / "metadata.json"),
+            **feature_env(repo, artifact, redis.connection_string),
             "BERTH_TRANSFORMER_FEATURE_TIMEOUT_MS": "2000",
             "BERTH_TRANSFORMER_MAX_CANDIDATES": "50",
         }
-        ports = {name: free_port() for name in ("a_http", "a_grpc", "b_http", "b_grpc")}
-        a = ServerProcess(
-            [
-                "-m",
-                "berth_transformer",
-                "--model_name",
-                MODEL,
-                "--predictor_host",
-                f"{LOOPBACK}:{spy.port}",
-                "--http_port",
-                str(ports["a_http"]),
-                "--grpc_port",
-                str(ports["a_grpc"]),
-            ],
-            f"http://{LOOPBACK}:{ports['a_http']}/v2/models/{MODEL}/ready",
-            env={
-                **env,
-                "BERTH_TRANSFORMER_MISSING_POLICY": json.dumps({"customer_profile": "reject"}),
-                "BERTH_TRANSFORMER_STALE_POLICY": json.dumps({"driver_profile": "reject"}),
-                "BERTH_TRANSFORMER_PREDICTOR_TIMEOUT_MS": "1500",
-            },
-            log_path=root / "transformer_a.log",
-        ).start()
-        procs.append(a)
-        b = ServerProcess(
-            [
-                "-m",
-                "berth_transformer",
-                "--model_name",
-                MODEL,
-                "--predictor_host",
-                f"{LOOPBACK}:{p_http}",
-                "--predictor_protocol",
-                "v2",
-                "--http_port",
-                str(ports["b_http"]),
-                "--grpc_port",
-                str(ports["b_grpc"]),
-            ],
-            f"http://{LOOPBACK}:{ports['b_http']}/v2/models/{MODEL}/ready",
+        a_ports, b_ports = Ports.free(), Ports.free()
+        a_env = {
+            **env,
+            "BERTH_TRANSFORMER_MISSING_POLICY": json.dumps({"customer_profile": "reject"}),
+            "BERTH_TRANSFORMER_STALE_POLICY": json.dumps({"driver_profile": "reject"}),
+            "BERTH_TRANSFORMER_PREDICTOR_TIMEOUT_MS": "1500",
+        }
+        a = transformer_process(
+            MODEL, f"{LOOPBACK}:{spy.port}", a_ports, env=a_env, log_path=root / "transformer_a.log"
+        )
+        b = transformer_process(
+            MODEL,
+            f"{LOOPBACK}:{predictor_ports.http}",
+            b_ports,
             env=env,
             log_path=root / "transformer_b.log",
-        ).start()
-        procs.append(b)
-        for proc in procs:
-            proc.wait_ready(120)
-        stack = Stack(
+            predictor_protocol="v2",
+        )
+        module_processes.start("a", a)
+        module_processes.start("b", b)
+        module_processes.wait_ready(120)
+        yield Stack(
             repo,
             artifact,
             redis,
-            predictor,
-            (p_http, p_grpc),
+            module_processes,
+            predictor_ports,
             spy,
-            a,
-            b,
-            f"http://{LOOPBACK}:{ports['a_http']}",
-            f"{LOOPBACK}:{ports['a_grpc']}",
-            f"http://{LOOPBACK}:{ports['b_http']}",
+            a_ports.url,
+            a_ports.grpc_target,
+            b_ports.url,
         )
-        yield stack
     finally:
-        if stack is not None:
-            procs.append(stack.predictor)  # a test may have restarted it
-        for proc in reversed(procs):
-            proc.stop()
+        module_processes.stop()
         if spy is not None:
             spy.close()
         redis.close()
@@ -306,15 +277,6 @@ def grpc_infer(
         return GRPCInferenceServiceStub(channel).ModelInfer(  # type: ignore[no-any-return]
             request, metadata=metadata, timeout=15
         )
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def f32(values: list[float]) -> np.ndarray:
@@ -681,8 +643,8 @@ def test_missing_and_stale_values_follow_the_policy_and_show_in_metrics(stack: S
 
     def delta(kind: str, view: str, action: str) -> float:
         name = f"berth_transformer_features_{kind}_total"
-        return metric(after, name, view=view, action=action) - metric(
-            before, name, view=view, action=action
+        return after.total(name, view=view, action=action) - before.total(
+            name, view=view, action=action
         )
 
     assert delta("missing", "driver_hourly_stats", "filled") == 1
@@ -694,9 +656,9 @@ def test_missing_and_stale_values_follow_the_policy_and_show_in_metrics(stack: S
         "berth_transformer_feature_read_seconds_count",
         "berth_transformer_predictor_call_seconds_count",
     ):
-        assert metric(after, name) > 0
-    assert metric(after, "berth_transformer_request_seconds_count", protocol="v1", outcome="503")
-    assert metric(after, "berth_transformer_request_seconds_count", protocol="v1", outcome="200")
+        assert after.total(name) > 0
+    assert after.total("berth_transformer_request_seconds_count", protocol="v1", outcome="503")
+    assert after.total("berth_transformer_request_seconds_count", protocol="v1", outcome="200")
 
 
 def test_predictor_errors_keep_their_meaning(stack: Stack) -> None:
@@ -755,18 +717,13 @@ def test_redis_down_is_503_and_recovers_without_restart(stack: Stack) -> None:
     assert v1(stack.b_http, rows) == (200, body)
     assert (stack.a.proc.pid, stack.b.proc.pid) == (pid_a, pid_b)  # type: ignore[union-attr]
     assert stack.a.proc.poll() is None  # type: ignore[union-attr]
-    assert (
-        metric(
-            stack.metrics(), "berth_transformer_feature_read_seconds_count", outcome="unavailable"
-        )
-        >= 3
-    )
+    reads = "berth_transformer_feature_read_seconds_count"
+    assert stack.metrics().total(reads, outcome="unavailable") >= 3
 
 
 def test_predictor_down_is_503_and_recovers(stack: Stack) -> None:
     rows = rows_for([1001])
-    http, grpc_port = stack.predictor_ports
-    stack.predictor.stop()
+    stack.processes.procs["predictor"].stop()
     try:
         status, body = v1(stack.a_http, rows)
         assert status == 503
@@ -775,9 +732,7 @@ def test_predictor_down_is_503_and_recovers(stack: Stack) -> None:
         assert status == 503
         assert body == {"error": "predictor unavailable, retry later"}
     finally:
-        stack.predictor = start_predictor(
-            stack.artifact, http, grpc_port, Path(stack.predictor.log_path)
-        ).wait_ready(120)
+        stack.start_predictor().wait_ready(120)
     deadline = time.monotonic() + 10
     while (status := v1(stack.a_http, rows)[0]) != 200 and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -6,14 +6,20 @@ import importlib.util
 import json
 import shutil
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from berth.artifact import read_metadata
 from berth.featurerepo import SQLITE_YAML
-from berth.testing import LOOPBACK, ServerProcess, free_port
+from berth.stack import (
+    LOOPBACK,
+    Ports,
+    ServerProcess,
+    Stack,
+    predictor_process,
+    transformer_process,
+)
 
 pytestmark = pytest.mark.integration
 MODEL = "driver-ranking"
@@ -24,8 +30,8 @@ FRESH = shutil.ignore_patterns("registry.db", "online_store.db")
 
 @pytest.fixture(scope="module")
 def v2_predictor(
-    built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Path, Path, int]]:
+    built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory, module_processes: Stack
+) -> tuple[Path, Path, int]:
     """(feature repo, v2 artifact, gRPC port): a predictor serving driver_ranking_v2."""
     if importlib.util.find_spec("berth_predictor.__main__") is None:
         pytest.skip("predictors/berth_predictor has no __main__ yet")
@@ -36,43 +42,26 @@ def v2_predictor(
     artifact = root / "artifact_v2"
     build = ["build", "--repo", str(repo), "--output", str(artifact)]
     assert main([*build, "--feature-service", "driver_ranking_v2"]) == 0
-    http, grpc_port = free_port(), free_port()
-    predictor = ServerProcess(
-        [
-            *("-m", "berth_predictor", "--model_name", MODEL, "--model_dir", str(artifact)),
-            *("--http_port", str(http), "--grpc_port", str(grpc_port)),
-        ],
-        f"http://{LOOPBACK}:{http}/v2/models/{MODEL}/ready",
-        log_path=root / "predictor.log",
-    ).start()
-    try:
-        predictor.wait_ready(120)
-        yield repo, artifact, grpc_port
-    finally:
-        predictor.stop()
+    ports = Ports.free()
+    log = module_processes.log_path("predictor")
+    predictor = predictor_process(MODEL, artifact, ports, log_path=log)
+    module_processes.start("predictor", predictor).wait_ready(120)
+    return repo, artifact, ports.grpc
 
 
 def transformer(
     repo: Path, grpc_port: int, log: Path, **settings: str
 ) -> tuple[ServerProcess, int]:
-    http = free_port()
+    ports = Ports.free()
     env = {
         "BERTH_TRANSFORMER_FEATURE_REPO": str(repo),
         "BERTH_TRANSFORMER_FEATURE_STORE_YAML": str(repo / SQLITE_YAML),
         "BERTH_TRANSFORMER_STARTUP_TIMEOUT_S": "60",
         **{f"BERTH_TRANSFORMER_{k.upper()}": v for k, v in settings.items()},
     }
-    proc = ServerProcess(
-        [
-            *("-m", "berth_transformer", "--model_name", MODEL),
-            *("--predictor_host", f"{LOOPBACK}:{grpc_port}"),
-            *("--http_port", str(http), "--grpc_port", str(free_port())),
-        ],
-        f"http://{LOOPBACK}:{http}/v2/models/{MODEL}/ready",
-        env=env,
-        log_path=log,
-    )
-    return proc.start(), http
+    target = f"{LOOPBACK}:{grpc_port}"
+    proc = transformer_process(MODEL, target, ports, env=env, log_path=log)
+    return proc.start(), ports.http
 
 
 def test_transformer_refuses_a_predictor_of_another_feature_service(

@@ -1,15 +1,17 @@
-"""The reliability tests' sender keeps its own pauses out of what it measures."""
+"""The one open-loop sender: its schedule core, and the reliability tests' sender keeps its own
+pauses out of what it measures."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import math
 
 import pytest
 from aiohttp import web
 
-from berth.loadtest import open_loop
-from berth.testing import loopback_app
+from berth.loadtest import open_loop, send_on_schedule
+from tests.support.servers import loopback_app
 
 
 def test_open_loop_keeps_the_heap_out_of_full_collections_and_gives_it_back() -> None:
@@ -39,6 +41,33 @@ def test_open_loop_keeps_the_heap_out_of_full_collections_and_gives_it_back() ->
     assert answered == 20
     assert during and during[0] > before
     assert gc.get_freeze_count() == before
+
+
+def test_send_on_schedule_counts_overflow_errors_and_unanswered_requests() -> None:
+    """Three requests due at once with room for two: the third is never sent. A sender that
+    raises is recorded by exception name; one still out after ``settle_s`` is cancelled."""
+    ran: list[str] = []
+
+    async def send(i: int) -> object:
+        if i == 1:
+            raise ValueError("broken sender")
+        await asyncio.sleep(3600 if i == 3 else 0.01)
+        return i
+
+    done = asyncio.run(
+        send_on_schedule(
+            [0.0, 0.0, 0.0, 0.05],
+            send,
+            max_outstanding=2,
+            settle_s=0.2,
+            events={0.0: lambda: ran.append("event")},
+        )
+    )
+    assert done.results == [0, "ValueError", "client_overflow", None]
+    assert done.sent_at[2] == done.done_at[2]  # overflow: never left
+    assert math.isnan(done.done_at[3]) and not math.isnan(done.sent_at[3])
+    assert all(done.sent_at[i] >= done.t0 for i in range(4))
+    assert ran == ["event"]
 
 
 # Documentation-only addresses (RFC 5737 / RFC 3849): the refusal must come before any traffic.
