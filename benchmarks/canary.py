@@ -142,7 +142,7 @@ def _analysis(prom: str, policy: RolloutPolicy, primary: str, canary: str, opts:
 def run_scenario(name: str, opts: Options, root: Path) -> dict[str, Any]:
     from berth.artifact import read_metadata
     from berth.local import LocalStack
-    from berth.testing import PrometheusServer, free_port, repackaged_artifact
+    from berth.stack import PrometheusServer, free_port, repackaged_artifact
 
     work = root / name
     repo = Path(shutil.copytree(opts.repo, work / "repo", ignore=_FRESH))

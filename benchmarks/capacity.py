@@ -248,7 +248,7 @@ def measure_hmget_per_s(requests: int = 200_000, pipeline: int = 11) -> float:
 
     import redis
 
-    from berth.testing import LOOPBACK, RedisServer
+    from berth.stack import LOOPBACK, RedisServer
 
     server = RedisServer().start()
     try:

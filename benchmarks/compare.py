@@ -48,7 +48,7 @@ from benchmarks.peer_run import PeerRun, Ports, e2e_entry, same_rate
 from benchmarks.stacks import PROJECT_ROOT, BaselineStack, BerthStack
 from benchmarks.sweep import SweepConfig, measure, sweep
 from benchmarks.workspace import Workspace
-from berth.testing import LOOPBACK, ServerProcess, free_port, predictor_process
+from berth.stack import LOOPBACK, ServerProcess, free_port, predictor_process
 
 DEFAULT_ARTIFACT = PROJECT_ROOT / "artifacts" / "driver-ranking"
 PORT_ATTRS = ("predictor_http", "predictor_grpc", "http", "grpc")  # a Stack's ports

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from berth.loadtest import MODEL, ServingStack, instances
+from berth.loadtest import MODEL, instances
+from tests.support.serving import ServingStack
 
 
 def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:

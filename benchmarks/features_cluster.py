@@ -1,6 +1,6 @@
 """The feature read on a Redis Cluster: Berth's direct source vs Feast's SDK vs redis-py.
 
-A 3-master Redis Cluster on loopback (``berth.testing_cluster``, no replicas: replication
+A 3-master Redis Cluster on loopback (``berth.stack.redis_cluster``, no replicas: replication
 would only add noise to a read benchmark), materialized by Feast itself with
 ``redis_type: redis_cluster``, the same requests as the plain-Redis rows, interleaved rounds:
 
@@ -16,8 +16,10 @@ would only add noise to a read benchmark), materialized by Feast itself with
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from typing import Any
+from unittest import mock
 
 import numpy as np
 
@@ -44,10 +46,9 @@ CLUSTER_READERS = (
 def materialize(ws: Workspace, connection_string: str) -> Any:
     """Apply the workspace's repo and materialize it into the cluster; its FeatureStore."""
     from berth.featurerepo import CLUSTER_YAML, materialize_latest
-    from berth.testing import patched_env
 
     with (
-        patched_env(REDIS_CONNECTION_STRING=connection_string),
+        mock.patch.dict(os.environ, {"REDIS_CONNECTION_STRING": connection_string}),
         (ws.root / "materialize-cluster.log").open("w") as log,
         warnings.catch_warnings(),
         contextlib.redirect_stdout(log),
@@ -122,7 +123,7 @@ def run(ws: Workspace, candidates: int, reads: int) -> dict[str, Any]:
     """The cluster rows, on a private 3-master cluster started and stopped here."""
     import asyncio
 
-    from berth.testing_cluster import RedisClusterServers
+    from berth.stack import RedisClusterServers
 
     cluster = RedisClusterServers(nodes=3, replicas=0).start()
     try:

@@ -23,7 +23,7 @@ from benchmarks.payloads import MODEL
 from benchmarks.stacks import PROJECT_ROOT, READY_TIMEOUT_S, BerthStack
 from benchmarks.sweep import measure
 from benchmarks.workspace import Workspace
-from berth.testing import LOOPBACK, ServerProcess, free_port, transformer_process
+from berth.stack import LOOPBACK, ServerProcess, free_port, transformer_process
 
 
 @dataclass

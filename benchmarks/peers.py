@@ -26,7 +26,7 @@ from benchmarks.cpu import CpuMeter
 from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
 from benchmarks.sweep import SweepConfig, sweep
-from berth.testing import LOOPBACK, ServerProcess, free_port
+from berth.stack import LOOPBACK, ServerProcess, free_port
 
 RUNTIMES = Path(__file__).resolve().parent / "peer_runtimes"
 PROTOCOLS = {"rest_v2": "v2", "grpc_v2": "grpc-v2", "rest_v2_binary": "v2-binary"}

@@ -14,7 +14,6 @@ primary's. The transformer gathers mirrored requests for ``BERTH_TRANSFORMER_SHA
 
 from __future__ import annotations
 
-import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,17 +24,12 @@ from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
 from benchmarks.stacks import READY_TIMEOUT_S, BerthStack
 from berth.local import SHADOW_NICE
-from berth.testing import LOOPBACK, free_port, predictor_process, transformer_process
+from berth.scrape import scrape
+from berth.stack import LOOPBACK, free_port, predictor_process, transformer_process
 
 
 def _metric(url: str, name: str) -> float:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name) and not line.startswith("#")
-    )
+    return scrape(url).total(name)
 
 
 def run(

@@ -16,20 +16,22 @@ from pathlib import Path
 
 from benchmarks.payloads import MODEL
 from benchmarks.workspace import Workspace
-from berth.testing import (
+from berth.stack import (
     LOOPBACK,
+    READY_TIMEOUT_S,
+    Ports,
     ServerProcess,
-    free_port,
+    Stack,
+    feature_env,
     predictor_process,
     transformer_process,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-READY_TIMEOUT_S = 180.0
 
 
 @dataclass
-class Stack:
+class ServingPair:
     """A predictor and a transformer process; :meth:`stop` always tears both down."""
 
     name: str
@@ -37,88 +39,90 @@ class Stack:
     logs: Path
     predictor_env: dict[str, str] = field(default_factory=dict)
     transformer_env: dict[str, str] = field(default_factory=dict)
-    predictor: ServerProcess | None = None
-    transformer: ServerProcess | None = None
+    processes: Stack = field(default_factory=Stack)
 
     def __post_init__(self) -> None:
-        self.predictor_http, self.predictor_grpc = free_port(), free_port()
-        self.http, self.grpc = free_port(), free_port()
+        self.predictor_ports, self.ports = Ports.free(), Ports.free()
+        self.predictor_http, self.predictor_grpc = self.predictor_ports
+        self.http, self.grpc = self.ports
+
+    @property
+    def predictor(self) -> ServerProcess | None:
+        return self.processes.get("predictor")
+
+    @property
+    def transformer(self) -> ServerProcess | None:
+        return self.processes.get("transformer")
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.http}"
+        return self.ports.url
 
     @property
     def grpc_target(self) -> str:
-        return f"{LOOPBACK}:{self.grpc}"
+        return self.ports.grpc_target
 
     @property
     def predictor_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.predictor_http}"
+        return self.predictor_ports.url
 
     def pids(self) -> dict[str, int]:
-        out = {}
-        for role, proc in (("transformer", self.transformer), ("predictor", self.predictor)):
-            if proc is not None and proc.proc is not None:
-                out[role] = proc.proc.pid
-        return out
+        return dict(reversed(self.processes.pids().items()))  # transformer first
 
-    def start(self) -> Stack:
+    def start(self) -> ServingPair:
         raise NotImplementedError
 
-    def wait_ready(self) -> Stack:
-        for proc in (self.predictor, self.transformer):
-            assert proc is not None
-            proc.wait_ready(READY_TIMEOUT_S)
+    def wait_ready(self) -> ServingPair:
+        self.processes.wait_ready(READY_TIMEOUT_S)
         return self
 
     def stop(self) -> None:
-        for proc in (self.transformer, self.predictor):
-            if proc is not None:
-                proc.stop()
+        self.processes.stop()
+
+    def log_path(self, role: str) -> Path:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        return self.logs / f"{self.name}-{role}.log"
 
     def _spawn(self, role: str, args: list[str], ready: str, env: dict[str, str]) -> ServerProcess:
-        self.logs.mkdir(parents=True, exist_ok=True)
-        return ServerProcess(
-            args, ready, env=env, log_path=self.logs / f"{self.name}-{role}.log", cwd=PROJECT_ROOT
-        ).start()
+        proc = ServerProcess(args, ready, env=env, log_path=self.log_path(role), cwd=PROJECT_ROOT)
+        return self.processes.start(role, proc)
 
 
-class BerthStack(Stack):
+class BerthStack(ServingPair):
     def transformer_env_for(self, **extra: str) -> dict[str, str]:
         """A Berth transformer's environment on this workspace (plus ``extra``)."""
         ws = self.ws
-        return {
-            **ws.redis_env,
-            "BERTH_TRANSFORMER_FEATURE_REPO": str(ws.repo),
-            "BERTH_TRANSFORMER_MODEL_METADATA": str(ws.artifact / "metadata.json"),
-            **self.transformer_env,
-            **extra,
-        }
+        env = feature_env(ws.repo, ws.artifact, ws.redis.connection_string)
+        return {**env, **self.transformer_env, **extra}
 
     def start(self) -> BerthStack:
-        self.logs.mkdir(parents=True, exist_ok=True)
-        self.predictor = predictor_process(
-            MODEL,
-            self.ws.artifact,
-            (self.predictor_http, self.predictor_grpc),
-            env=self.predictor_env,
-            log_path=self.logs / f"{self.name}-predictor.log",
-        ).start()
-        self.transformer = transformer_process(
-            MODEL,
-            f"{LOOPBACK}:{self.predictor_grpc}",
-            (self.http, self.grpc),
-            env=self.transformer_env_for(),
-            log_path=self.logs / f"{self.name}-transformer.log",
-        ).start()
+        self.processes.start(
+            "predictor",
+            predictor_process(
+                MODEL,
+                self.ws.artifact,
+                self.predictor_ports,
+                env=self.predictor_env,
+                log_path=self.log_path("predictor"),
+            ),
+        )
+        self.processes.start(
+            "transformer",
+            transformer_process(
+                MODEL,
+                self.predictor_ports.grpc_target,
+                self.ports,
+                env=self.transformer_env_for(),
+                log_path=self.log_path("transformer"),
+            ),
+        )
         return self
 
 
-class BaselineStack(Stack):
+class BaselineStack(ServingPair):
     def start(self) -> BaselineStack:
         ws = self.ws
-        self.predictor = self._spawn(
+        self._spawn(
             "predictor",
             [
                 *("-m", "benchmarks.baseline.predictor", "--model_name", MODEL),
@@ -128,7 +132,7 @@ class BaselineStack(Stack):
             f"{self.predictor_url}/v2/models/{MODEL}/ready",
             self.predictor_env,
         )
-        self.transformer = self._spawn(
+        self._spawn(
             "transformer",
             [
                 *("-m", "benchmarks.baseline.transformer", "--model_name", MODEL),

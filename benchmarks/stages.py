@@ -15,21 +15,16 @@ import urllib.request
 from typing import Any
 
 from benchmarks import payloads
+from berth import scrape as prometheus
 
 
 def scrape(base_url: str) -> dict[str, float]:
     """``{series with labels: value}`` of every histogram ``_sum`` / ``_count`` line."""
-    with urllib.request.urlopen(f"{base_url}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        series, _, value = line.rpartition(" ")
-        name = series.split("{", 1)[0]
-        if name.endswith(("_seconds_sum", "_seconds_count")):
-            out[series] = float(value)
-    return out
+    return {
+        prometheus.series(s): float(s.value)
+        for s in prometheus.scrape(base_url)
+        if s.name.endswith(("_seconds_sum", "_seconds_count"))
+    }
 
 
 def mean_ms(before: dict[str, float], after: dict[str, float]) -> dict[str, dict[str, float]]:

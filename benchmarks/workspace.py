@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from berth.testing import RedisServer
+from berth.stack import RedisServer
 
 DATA_FILES = (
     "driver_hourly_stats.parquet",

@@ -9,13 +9,10 @@ line per feature, largest PSI first, with the usual reading (< 0.1 stable, 0.1-0
 from __future__ import annotations
 
 import argparse
-import urllib.error
-import urllib.request
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from berth.drift import DEFAULT_ALERT_PSI
 from berth.errors import DependencyUnavailableError
+from berth.scrape import scrape
 
 PSI_METRIC = "berth_transformer_feature_psi"
 ROWS_METRIC = "berth_transformer_drift_window_rows"
@@ -31,21 +28,13 @@ def read_psi(url: str, timeout_s: float = 5.0) -> tuple[dict[str, float], int]:
 def read_drift(url: str, timeout_s: float = 5.0) -> tuple[dict[str, float], int, int | None]:
     """(PSI per feature, rows in the window, rows needed for a PSI) from ``<url>/metrics``."""
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/metrics", timeout=timeout_s) as resp:
-            text = resp.read().decode()
-    except (urllib.error.URLError, OSError) as exc:
+        metrics = scrape(url, timeout_s)
+    except OSError as exc:  # urllib.error.URLError included
         raise DependencyUnavailableError("transformer", f"{url}/metrics: {exc}") from exc
-    psi: dict[str, float] = {}
-    rows, needed = 0, None
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == PSI_METRIC:
-                psi[sample.labels["feature"]] = sample.value
-            elif sample.name == ROWS_METRIC:
-                rows = int(sample.value)
-            elif sample.name == MIN_ROWS_METRIC:
-                needed = int(sample.value)
-    return psi, rows, needed
+    psi = {s.labels["feature"]: s.value for s in metrics.select(PSI_METRIC)}
+    rows = metrics.value(ROWS_METRIC)
+    needed = metrics.value(MIN_ROWS_METRIC)
+    return psi, int(rows or 0), None if needed is None else int(needed)
 
 
 def reading(value: float, alert: float = DEFAULT_ALERT_PSI) -> str:

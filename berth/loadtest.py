@@ -1,9 +1,8 @@
-"""Load for reliability tests and benchmarks: closed- and open-loop senders, one serving stack.
+"""Load for reliability tests and benchmarks: closed- and open-loop senders, request bodies.
 
 :func:`closed_loop` finds what a server sustains (``concurrency`` clients back to back);
 :func:`open_loop` sends at a fixed rate whatever the answers do (what overload looks like in
-production). :class:`ServingStack` starts a private redis-server, ``python -m berth_predictor``
-and ``python -m berth_transformer`` on loopback from a built feature repo and artifact.
+production).
 """
 
 from __future__ import annotations
@@ -12,23 +11,10 @@ import asyncio
 import contextlib
 import gc
 import json
-import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-from berth.testing import (
-    LOOPBACK,
-    RedisServer,
-    ServerProcess,
-    free_port,
-    patched_env,
-    predictor_process,
-    transformer_process,
-)
-from berth.testing_cluster import RedisClusterServers
 
 MODEL = "driver-ranking"
 ERROR = 0  # status of a request that got no HTTP answer (connection error, client timeout)
@@ -210,119 +196,3 @@ def instances(n: int = 5, first_driver: int = 1001, customer: int = 7) -> dict[s
             for i in range(n)
         ]
     }
-
-
-class ServingStack:
-    """redis-server (or a running Redis Cluster) + predictor + transformer (gRPC V2 between
-    them) on loopback ports."""
-
-    def __init__(
-        self,
-        repo: Path,
-        artifact: Path,
-        root: Path,
-        transformer_env: dict[str, str] | None = None,
-        predictor_env: dict[str, str] | None = None,
-        redis_cluster: RedisClusterServers | None = None,
-    ) -> None:
-        self.root = root
-        self.cluster = redis_cluster  # a running Redis Cluster to use instead of redis-server
-        self.repo = Path(
-            shutil.copytree(
-                repo, root / "repo", ignore=shutil.ignore_patterns("registry.db", "online_store.db")
-            )
-        )
-        self.artifact = artifact
-        self.transformer_env = transformer_env or {}
-        self.predictor_env = predictor_env or {}
-        self.redis = RedisServer()
-        self.predictor_ports = (free_port(), free_port())
-        self.transformer_ports = (free_port(), free_port())
-        self.predictor: ServerProcess | None = None
-        self.transformer: ServerProcess | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.transformer_ports[0]}"
-
-    @property
-    def predictor_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.predictor_ports[0]}"
-
-    @property
-    def infer_url(self) -> str:
-        return f"{self.url}/v1/models/{MODEL}:predict"
-
-    def __enter__(self) -> ServingStack:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def connection_string(self) -> str:
-        return self.cluster.connection_string if self.cluster else self.redis.connection_string
-
-    @property
-    def store_yaml(self) -> Path:
-        from berth.featurerepo import CLUSTER_YAML, REDIS_YAML
-
-        return self.repo / (CLUSTER_YAML if self.cluster else REDIS_YAML)
-
-    def start(self) -> ServingStack:
-        if self.cluster is None:
-            self.redis.start()
-        self.predictor = self.start_predictor()
-        self.materialize()
-        self.transformer = self.start_transformer()
-        self.predictor.wait_ready(120)
-        self.transformer.wait_ready(120)
-        return self
-
-    def start_predictor(self) -> ServerProcess:
-        return predictor_process(
-            MODEL,
-            self.artifact,
-            self.predictor_ports,
-            env=self.predictor_env,
-            log_path=self.root / "predictor.log",
-        ).start()
-
-    def start_transformer(self) -> ServerProcess:
-        env = {
-            "REDIS_CONNECTION_STRING": self.connection_string,
-            "BERTH_TRANSFORMER_FEATURE_REPO": str(self.repo),
-            "BERTH_TRANSFORMER_FEATURE_STORE_YAML": str(self.store_yaml),
-            "BERTH_TRANSFORMER_MODEL_METADATA": str(self.artifact / "metadata.json"),
-            **self.transformer_env,
-        }
-        return transformer_process(
-            MODEL,
-            f"{LOOPBACK}:{self.predictor_ports[1]}",
-            self.transformer_ports,
-            env=env,
-            log_path=self.root / "transformer.log",
-        ).start()
-
-    def materialize(self) -> None:
-        """Apply the repo and put every entity's latest row into this Redis (or cluster)."""
-        from berth.featurerepo import materialize_latest
-
-        with patched_env(REDIS_CONNECTION_STRING=self.connection_string):
-            materialize_latest(self.repo, self.store_yaml)
-
-    def save_redis(self) -> None:
-        """Snapshot Redis to its dir: a restart on the same port comes back with the data."""
-        import redis
-
-        redis.Redis(host=LOOPBACK, port=self.redis.port).save()
-
-    def stop(self) -> None:
-        for proc in (self.transformer, self.predictor):
-            if proc is not None:
-                proc.stop()
-        self.redis.close()

@@ -32,7 +32,7 @@ from typing import Any
 
 from berth.artifact import DEFAULT_ARTIFACT
 from berth.errors import BerthError
-from berth.testing import (
+from berth.stack import (
     LOOPBACK,
     RedisServer,
     ServerProcess,

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from berth.loadtest import ServingStack
-from berth.testing import RedisServer
-from berth.testing_cluster import RedisClusterServers
+from berth.stack import RedisClusterServers, RedisServer
+from tests.support.serving import ServingStack
 
 SMALL_DATA = ["--drivers", "40", "--customers", "120", "--days", "3", "--rides", "6000"]
 

@@ -14,7 +14,7 @@ from typing import Any
 from berth.cli.options import add_stack_arguments, stack_from_args
 from berth.loadtest import grpc_request, v2_inputs
 from berth.local import Endpoints, LocalModeError, stopping_on_signals
-from berth.testing import free_port
+from berth.stack import free_port
 
 FIRST_DRIVER = 1001
 SCENARIOS = [

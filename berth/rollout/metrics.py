@@ -174,16 +174,11 @@ def from_prometheus(base_url: str, policy: RolloutPolicy, timeout_s: float = 10.
 def parse_exposition(text: str, metric: str) -> list[Sample]:
     """``<metric>_bucket`` samples of a Prometheus text exposition."""
     try:
-        from prometheus_client.parser import text_string_to_metric_families
+        from berth.scrape import parse
     except ImportError as exc:
         raise RolloutError("--scrape needs prometheus-client: pip install 'berth[serve]'") from exc
     try:
-        return [
-            (dict(s.labels), float(s.value))
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-            if s.name == f"{metric}_bucket"
-        ]
+        return [(dict(s.labels), float(s.value)) for s in parse(text).select(f"{metric}_bucket")]
     except ValueError as exc:
         raise RolloutError(f"unreadable /metrics text: {exc}") from exc
 

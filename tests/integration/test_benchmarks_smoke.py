@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from berth.testing import RedisServer, loopback_app
+from berth.stack import RedisServer
+from tests.support.servers import loopback_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -32,7 +32,7 @@ import pytest
 from benchmarks.canary import bodies  # many customers: the split is customer-sticky
 from berth.loadtest import open_loop
 from berth.local import Endpoints, LocalStack
-from berth.testing import PrometheusServer, free_port, repackaged_artifact
+from berth.stack import PrometheusServer, free_port, repackaged_artifact
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from berth.cli import build_parser
-from berth.testing import free_port
+from berth.stack import free_port
 
 BERTH = [sys.executable, "-m", "berth.cli"]
 

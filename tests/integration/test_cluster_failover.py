@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from berth.loadtest import ERROR, ServingStack, closed_loop, instances, open_loop
-from berth.testing_cluster import RedisClusterServers
+from berth.loadtest import ERROR, closed_loop, instances, open_loop
+from berth.stack import RedisClusterServers
+from tests.support.serving import ServingStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

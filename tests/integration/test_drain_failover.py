@@ -17,14 +17,15 @@ import http.client
 import signal
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from berth.loadtest import Run, ServingStack, instances, open_loop
-from berth.testing import LOOPBACK, ServerProcess, free_port, predictor_process, transformer_process
+from berth.loadtest import Run, instances, open_loop
+from berth.scrape import scrape
+from berth.stack import LOOPBACK, ServerProcess, free_port, predictor_process, transformer_process
+from tests.support.serving import ServingStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -197,11 +198,7 @@ def _failover(
     run = asyncio.run(open_loop(infer, body, rate, seconds, timeout_s=5, events={2.0: term}))
     failed = [s for s in run.samples if s.status != 200]
     share = len(failed) / len(run.samples)
-    retries = sum(
-        float(line.split()[-1])
-        for line in _metrics(url).splitlines()
-        if line.startswith("berth_transformer_predictor_retries_total")
-    )
+    retries = scrape(url).total("berth_transformer_predictor_retries_total")
     LOG(
         f"predictor SIGTERM behind a proxy ({rate:.0f} rps, {seconds:.0f} s): "
         f"{len(run.samples)} sent, statuses {run.statuses()}, failed {share:.3%}; "
@@ -215,8 +212,3 @@ def _failover(
     assert active.proc is not None and active.proc.returncode == 0
     after = [s for s in run.samples if s.sent > marks["term"] + 0.5]
     assert after and all(s.status == 200 for s in after)  # served by the other replica
-
-
-def _metrics(url: str) -> str:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
-        return resp.read().decode()  # type: ignore[no-any-return]

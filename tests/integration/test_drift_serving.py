@@ -20,7 +20,7 @@ import pytest
 
 from berth.drift import DEFAULT_ALERT_PSI
 from berth.drift_report import read_psi
-from berth.loadtest import ServingStack
+from tests.support.serving import ServingStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WINDOW = 2000

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from berth.loadtest import ServingStack
 from berth.openapi import spec_path
+from tests.support.serving import ServingStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 # The CLI next to this interpreter (CI calls .venv/bin/python without activating the venv).

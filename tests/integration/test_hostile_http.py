@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from berth.loadtest import ServingStack, instances
+from berth.loadtest import instances
+from tests.support.serving import ServingStack
 
 pytestmark = [pytest.mark.integration]
 

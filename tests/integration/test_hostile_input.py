@@ -19,7 +19,8 @@ import pytest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
-from berth.loadtest import ServingStack, grpc_request, instances, v2_inputs
+from berth.loadtest import grpc_request, instances, v2_inputs
+from tests.support.serving import ServingStack
 
 pytestmark = [pytest.mark.integration]
 

@@ -12,8 +12,8 @@ import pytest
 
 from berth.cli.options import stack_from_args
 from berth.local import Endpoints, LocalStack
-from berth.testing import RedisServer, free_port, patched_env
-from berth.testing_cluster import RedisClusterServers
+from berth.stack import RedisClusterServers, RedisServer, free_port
+from tests.support.env import patched_env
 
 pytestmark = pytest.mark.integration
 FRESH = shutil.ignore_patterns("registry.db", "online_store.db")

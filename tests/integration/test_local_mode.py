@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.testing import LOOPBACK, RedisServer
+from berth.stack import LOOPBACK, RedisServer
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +132,7 @@ def _reflected_services(target: str) -> list[str]:
 def test_berth_up_serves_the_printed_examples_and_stops_on_sigterm(
     built: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from berth.testing import free_port
+    from berth.stack import free_port
 
     repo = Path(shutil.copytree(built[0], tmp_path / "repo", ignore=FRESH))
     port, grpc_port = free_port(), free_port()

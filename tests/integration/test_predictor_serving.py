@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import subprocess
 import sys
 import time
@@ -28,7 +27,8 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pbg
 
 from berth.artifact import MODEL_FILE, read_metadata
-from berth.testing import LOOPBACK, ServerProcess, free_port
+from berth.scrape import Metrics, scrape
+from berth.stack import LOOPBACK, ServerProcess, free_port
 from berth_predictor.metadata import read_properties
 
 pytestmark = pytest.mark.integration
@@ -78,9 +78,8 @@ class Predictor:
         except urllib.error.HTTPError as err:
             return err.code, err.read()
 
-    def metrics(self) -> str:
-        with urllib.request.urlopen(self.base + "/metrics", timeout=5) as resp:
-            return resp.read().decode()
+    def metrics(self) -> Metrics:
+        return scrape(self.base)
 
 
 @pytest.fixture(scope="module")
@@ -198,10 +197,8 @@ def test_metadata_reports_the_contract(predictor: Predictor, built: tuple[Path, 
     assert response.platform == "onnxruntime_onnx"
     assert read_properties(response.SerializeToString()) == props  # OIP field 6
     assert dict(trailing) == props  # the same keys for clients built on KServe's proto
-    assert (
-        f'feature_service="driver_ranking_v1",name="{NAME}",version="{meta.version}"'
-        in predictor.metrics()
-    )
+    info = {"feature_service": "driver_ranking_v1", "name": NAME, "version": meta.version}
+    assert predictor.metrics().value("berth_predictor_model_info", **info) == 1
 
 
 def test_every_answer_carries_the_version_and_a_request_id(
@@ -353,11 +350,10 @@ def test_concurrent_rows_are_batched_and_each_caller_gets_its_own(
     batch = (center * np.random.default_rng(0).uniform(0.5, 1.5, (64, 20))).astype(np.float32)
     expected = ort.InferenceSession(str(built[1] / MODEL_FILE)).run(None, {"features": batch})[0]
 
-    def batches(text: str) -> tuple[float, float]:
-        count = float(re.search(r"^berth_predictor_batch_rows_count (\S+)", text, re.M)[1])
-        ones = float(
-            re.search(r'^berth_predictor_batch_rows_bucket\{le="1.0"\} (\S+)', text, re.M)[1]
-        )
+    def batches(metrics: Metrics) -> tuple[float, float]:
+        count = metrics.value("berth_predictor_batch_rows_count")
+        ones = metrics.value("berth_predictor_batch_rows_bucket", le="1.0")
+        assert count is not None and ones is not None
         return count, ones
 
     before = batches(predictor.metrics())
@@ -528,9 +524,9 @@ def test_bad_grpc_input_is_invalid_argument(
 
 
 def test_bad_input_never_leaves_a_500_in_the_metrics(predictor: Predictor) -> None:
-    text = predictor.metrics()
-    assert 'outcome="400"' in text
-    assert not re.search(r'berth_predictor_request_seconds_count\{.*outcome="5', text)
+    counts = predictor.metrics().select("berth_predictor_request_seconds_count")
+    assert any(s.labels["outcome"] == "400" and s.value > 0 for s in counts)
+    assert not any(s.labels["outcome"].startswith("5") for s in counts)
 
 
 @pytest.mark.parametrize("name", [MODEL_FILE, "metadata.json"])

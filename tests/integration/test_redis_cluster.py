@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 
 from berth.featurerepo import CLUSTER_YAML, materialize_latest, open_store, service_contract
-from berth.testing import patched_env
-from berth.testing_cluster import RedisClusterServers
+from berth.stack import RedisClusterServers
+from tests.support.env import patched_env
 
 pytestmark = pytest.mark.integration
 
@@ -171,9 +171,10 @@ def test_tls_and_acl_on_plain_redis(built: tuple[Path, Path], tmp_path: Path) ->
     import redis.exceptions
 
     from berth.featurerepo import REDIS_YAML
-    from berth.testing import RedisServer, self_signed_tls
+    from berth.stack import RedisServer
     from berth_transformer.features import open_reader
     from berth_transformer.redis_transport import PlainTransport
+    from tests.support.tls import self_signed_tls
 
     if not RedisServer.available():
         pytest.skip("redis-server binary not found")
@@ -207,8 +208,8 @@ def test_tls_and_acl_on_plain_redis(built: tuple[Path, Path], tmp_path: Path) ->
 def test_tls_and_acl_on_redis_cluster(built: tuple[Path, Path], tmp_path: Path) -> None:
     """The same on a 6-node cluster whose client port, bus and replication all speak TLS and
     whose only user is the ACL user."""
-    from berth.testing import self_signed_tls
     from berth_transformer.redis_transport import ClusterTransport
+    from tests.support.tls import self_signed_tls
 
     if not RedisClusterServers.available():
         pytest.skip("redis-server/redis-cli not found")

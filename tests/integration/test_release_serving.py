@@ -20,8 +20,10 @@ import pandas as pd
 import pytest
 
 from berth.artifact import read_metadata
-from berth.loadtest import ServingStack
-from berth.testing import LOOPBACK, free_port, patched_env, transformer_process
+from berth.scrape import scrape
+from berth.stack import LOOPBACK, free_port, transformer_process
+from tests.support.env import patched_env
+from tests.support.serving import ServingStack
 
 pytestmark = pytest.mark.integration
 
@@ -209,11 +211,8 @@ def _baseline_values(stack: ServingStack) -> dict[str, float]:
 
 
 def _violations(url: str, feature: str, rule: str) -> float:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    prefix = f'berth_transformer_contract_violations_total{{feature="{feature}",rule="{rule}"}}'
-    found = [line.split()[-1] for line in text.splitlines() if line.startswith(prefix)]
-    return float(found[0]) if found else 0.0
+    metrics = scrape(url, timeout_s=10)
+    return metrics.total("berth_transformer_contract_violations_total", feature=feature, rule=rule)
 
 
 def test_out_of_contract_rating_is_counted_and_filled_with_the_default(

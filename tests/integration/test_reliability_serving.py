@@ -27,7 +27,8 @@ import pytest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
-from berth.loadtest import ERROR, Run, ServingStack, closed_loop, instances, open_loop
+from berth.loadtest import ERROR, Run, closed_loop, instances, open_loop
+from tests.support.serving import ServingStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -214,7 +215,7 @@ def test_predictor_killed_fast_503_then_recovery(stack: ServingStack, saturation
     p99 = sorted(s.latency for s in down)[int(0.99 * (len(down) - 1))]
     LOG(f"predictor down: {len(down)} answers 503, p99 {p99 * 1000:.1f} ms")
     assert p99 < 0.25  # fast, not a timeout
-    stack.predictor = stack.start_predictor().wait_ready(120)
+    stack.start_predictor().wait_ready(120)
     recovered = _wait_200(stack)
     LOG(f"predictor back: transformer answers 200 again after {recovered:.2f} s")
 

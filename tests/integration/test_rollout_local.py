@@ -27,7 +27,8 @@ import numpy as np
 import pytest
 
 from berth.local import Endpoints, LocalStack
-from berth.testing import LOOPBACK, RedisServer, ServerProcess, free_port
+from berth.scrape import scrape
+from berth.stack import LOOPBACK, RedisServer, ServerProcess, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -114,16 +115,9 @@ async def send(url: str, bodies: list[dict[str, Any]], in_flight: int = 16) -> l
 
 
 def metric_lines(http: str, name: str) -> dict[str, float]:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{http}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith(name):
-            key, _, value = line.rpartition(" ")
-            out[key] = float(value)
-    return out
+    """``{series: value}`` of the series whose name starts with ``name``."""
+    found = scrape(http, timeout_s=10).by_series()
+    return {key: value for key, value in found.items() if key.startswith(name)}
 
 
 def transformer(ep: Endpoints, repo: Path, artifact: Path, env: dict[str, str]) -> ServerProcess:

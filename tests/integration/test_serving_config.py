@@ -13,14 +13,8 @@ from pathlib import Path
 import pytest
 
 from berth.loadtest import MODEL
-from berth.testing import (
-    LOOPBACK,
-    ServerProcess,
-    free_port,
-    predictor_process,
-    self_signed_tls,
-    transformer_process,
-)
+from berth.stack import LOOPBACK, ServerProcess, free_port, predictor_process, transformer_process
+from tests.support.tls import self_signed_tls
 
 pytestmark = pytest.mark.integration
 
@@ -159,7 +153,7 @@ def test_tls_to_the_predictor_with_a_ca_bundle(
     trusts it through BERTH_TRANSFORMER_PREDICTOR_CA_BUNDLE, and without the bundle the
     certificate is refused (the start-up contract check cannot reach the predictor)."""
     from berth.featurerepo import materialize_latest
-    from berth.testing import patched_env
+    from tests.support.env import patched_env
 
     tls = self_signed_tls(tmp_path)
     cert, key = tls.cert, tls.key

@@ -21,8 +21,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pbg
 
-from berth.loadtest import MODEL, ServingStack
-from berth.testing import LOOPBACK, free_port, predictor_process
+from berth.loadtest import MODEL
+from berth.scrape import scrape
+from berth.stack import LOOPBACK, free_port, predictor_process
+from tests.support.serving import ServingStack
 
 pytestmark = pytest.mark.integration
 
@@ -227,10 +229,9 @@ def junk_then_series(stack: ServingStack, round_: int) -> set[str]:
             grpc_code(port, "ModelInfer", pb.ModelInferRequest(model_name=MODEL, model_version=tag))
     keys: set[str] = set()
     for base in (stack.url, stack.predictor_url):
-        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as resp:
-            for line in resp.read().decode().splitlines():
-                if line.startswith("berth_") and not line.startswith("berth_transformer_drift"):
-                    keys.add(f"{base} {line.rsplit(' ', 1)[0]}")
+        for key in scrape(base, timeout_s=10).by_series():
+            if key.startswith("berth_") and not key.startswith("berth_transformer_drift"):
+                keys.add(f"{base} {key}")
     return keys
 
 
@@ -265,12 +266,7 @@ def test_metrics_logs_and_trace_context(serving_stack: Stack) -> None:
             (stack.url, "berth_transformer_"),
             (stack.predictor_url, "berth_predictor_"),
         ):
-            with urllib.request.urlopen(f"{base}/metrics", timeout=10) as resp:
-                names = {
-                    line.split("{")[0].split(" ")[0]
-                    for line in resp.read().decode().splitlines()
-                    if line and not line.startswith("#")
-                }
+            names = {sample.name for sample in scrape(base, timeout_s=10)}
             assert any(n.startswith(f"{own}request_seconds") for n in names)
             assert not [n for n in names if n.endswith("_created")]
             assert not [n for n in names if n.startswith("feast_")]

@@ -20,7 +20,7 @@ from berth.artifact import (
     write_metadata,
 )
 from berth.cli import main
-from berth.testing import LOOPBACK, free_port, predictor_process
+from berth.stack import LOOPBACK, free_port, predictor_process
 
 pytestmark = pytest.mark.integration
 

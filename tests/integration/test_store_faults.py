@@ -23,7 +23,8 @@ from feast.infra.online_stores.helpers import _mmh3
 from feast.protos.feast.types.Value_pb2 import Value
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
-from berth.loadtest import ServingStack, closed_loop, grpc_request, instances, v2_inputs
+from berth.loadtest import closed_loop, grpc_request, instances, v2_inputs
+from tests.support.serving import ServingStack
 
 pytestmark = [pytest.mark.integration]
 

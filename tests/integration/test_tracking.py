@@ -14,10 +14,11 @@ import pytest
 
 from berth.cli import main
 from berth.registry import STORAGE_URI_TAG, resolve_storage_uri, set_alias
-from berth.testing import mlflow_executable, mlflow_server_process, patched_env
 from tests.conftest import SMALL_DATA
 from tests.integration import test_rollout_cluster as cluster
 from tests.integration.test_rollout_cluster import FakeApiServer, berth, isvc
+from tests.support.env import patched_env
+from tests.support.servers import mlflow_executable, mlflow_server_process
 
 # The fake Kubernetes API server and its kubeconfig, as test_rollout_cluster uses them.
 api, kubeconfig, schema = cluster.api, cluster.kubeconfig, cluster.schema

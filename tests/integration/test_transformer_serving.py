@@ -35,7 +35,9 @@ from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceSt
 
 from berth.artifact import read_metadata
 from berth.loadtest import v2_inputs
-from berth.testing import LOOPBACK, RedisServer, ServerProcess, free_port, patched_env
+from berth.scrape import Metrics, scrape
+from berth.stack import LOOPBACK, RedisServer, ServerProcess, free_port
+from tests.support.env import patched_env
 
 pytestmark = pytest.mark.integration
 
@@ -142,9 +144,8 @@ class Stack:
     a_grpc: str
     b_http: str
 
-    def metrics(self) -> str:
-        with urllib.request.urlopen(f"{self.a_http}/metrics", timeout=5) as resp:
-            return resp.read().decode()
+    def metrics(self) -> Metrics:
+        return scrape(self.a_http)
 
 
 def predictor_args(artifact: Path, http: int, grpc_port: int) -> list[str]:
@@ -306,15 +307,6 @@ def grpc_infer(
         return GRPCInferenceServiceStub(channel).ModelInfer(  # type: ignore[no-any-return]
             request, metadata=metadata, timeout=15
         )
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def f32(values: list[float]) -> np.ndarray:
@@ -681,8 +673,8 @@ def test_missing_and_stale_values_follow_the_policy_and_show_in_metrics(stack: S
 
     def delta(kind: str, view: str, action: str) -> float:
         name = f"berth_transformer_features_{kind}_total"
-        return metric(after, name, view=view, action=action) - metric(
-            before, name, view=view, action=action
+        return after.total(name, view=view, action=action) - before.total(
+            name, view=view, action=action
         )
 
     assert delta("missing", "driver_hourly_stats", "filled") == 1
@@ -694,9 +686,9 @@ def test_missing_and_stale_values_follow_the_policy_and_show_in_metrics(stack: S
         "berth_transformer_feature_read_seconds_count",
         "berth_transformer_predictor_call_seconds_count",
     ):
-        assert metric(after, name) > 0
-    assert metric(after, "berth_transformer_request_seconds_count", protocol="v1", outcome="503")
-    assert metric(after, "berth_transformer_request_seconds_count", protocol="v1", outcome="200")
+        assert after.total(name) > 0
+    assert after.total("berth_transformer_request_seconds_count", protocol="v1", outcome="503")
+    assert after.total("berth_transformer_request_seconds_count", protocol="v1", outcome="200")
 
 
 def test_predictor_errors_keep_their_meaning(stack: Stack) -> None:
@@ -755,12 +747,8 @@ def test_redis_down_is_503_and_recovers_without_restart(stack: Stack) -> None:
     assert v1(stack.b_http, rows) == (200, body)
     assert (stack.a.proc.pid, stack.b.proc.pid) == (pid_a, pid_b)  # type: ignore[union-attr]
     assert stack.a.proc.poll() is None  # type: ignore[union-attr]
-    assert (
-        metric(
-            stack.metrics(), "berth_transformer_feature_read_seconds_count", outcome="unavailable"
-        )
-        >= 3
-    )
+    reads = "berth_transformer_feature_read_seconds_count"
+    assert stack.metrics().total(reads, outcome="unavailable") >= 3
 
 
 def test_predictor_down_is_503_and_recovers(stack: Stack) -> None:

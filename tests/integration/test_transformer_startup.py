@@ -13,7 +13,7 @@ import pytest
 
 from berth.artifact import read_metadata
 from berth.featurerepo import SQLITE_YAML
-from berth.testing import LOOPBACK, ServerProcess, free_port
+from berth.stack import LOOPBACK, ServerProcess, free_port
 
 pytestmark = pytest.mark.integration
 MODEL = "driver-ranking"

@@ -268,7 +268,7 @@ def test_rules_evaluate_on_a_live_stack_and_fire_on_an_online_store_hang(
     serving_stack: Callable[..., AbstractContextManager[Any]], tmp_path: Path
 ) -> None:
     from berth.loadtest import instances, open_loop
-    from berth.testing import PrometheusServer
+    from berth.stack import PrometheusServer
 
     if not PrometheusServer.available():
         pytest.skip("prometheus binary not found (apt-get install prometheus)")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from berth.kube.chart import render_objects
-from berth.testing import RedisServer
+from berth.stack import RedisServer
 from tests.k8s.test_dockerfile import stages
 
 pytestmark = [pytest.mark.k8s, pytest.mark.integration, pytest.mark.slow]

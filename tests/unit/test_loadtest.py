@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from berth.loadtest import open_loop
-from berth.testing import loopback_app
+from tests.support.servers import loopback_app
 
 
 def test_open_loop_keeps_the_heap_out_of_full_collections_and_gives_it_back() -> None:

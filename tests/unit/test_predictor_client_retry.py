@@ -15,7 +15,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 from prometheus_client import REGISTRY
 
 from berth.errors import DependencyUnavailableError
-from berth.testing import LOOPBACK, free_port
+from berth.stack import LOOPBACK, free_port
 from berth_transformer.predictor_client import GrpcPredictorClient, Link
 
 

@@ -17,7 +17,7 @@ from berth.rollout.analyze import Look, Verdict
 from berth.rollout.errors import RolloutError
 from berth.rollout.looks import Tally, load_tally, save_tally
 from berth.rollout.policy import RolloutPolicy
-from berth.testing import LOOPBACK, free_port
+from berth.stack import LOOPBACK, free_port
 
 POLICY = RolloutPolicy(fail_looks=2, pass_looks=3)
 

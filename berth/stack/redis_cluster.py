@@ -4,18 +4,18 @@ Six ``redis-server --cluster-enabled yes`` processes (three masters, one replica
 with ``redis-cli --cluster create --cluster-replicas 1``, as Redis's own cluster tutorial and
 redis-py's test setup do. ``cluster-node-timeout`` is short (1 s by default) so a killed
 master's replica takes over in seconds. TLS and an ACL user work as on
-:class:`~berth.testing.RedisServer` (the bus and replication then use them too).
+:class:`~berth.stack.redis_server.RedisServer` (the bus and replication then use them too).
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import time
 
-from berth.testing import LOOPBACK, RedisServer, TlsFiles, free_port
+from berth.stack.ports import LOOPBACK, free_port, port_is_free
+from berth.stack.redis_server import RedisServer, TlsFiles
 
 BUS_OFFSET = 10_000  # a node's cluster bus listens on its port + 10000
 MAX_PORT = 65_535 - BUS_OFFSET
@@ -25,17 +25,8 @@ def cluster_port(taken: set[int]) -> int:
     """A free loopback port whose bus port (+10000) is free too."""
     while True:
         port = free_port()
-        if port <= MAX_PORT and port not in taken and _free(port + BUS_OFFSET):
+        if port <= MAX_PORT and port not in taken and port_is_free(port + BUS_OFFSET):
             return port
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            return False
-        return True
 
 
 class RedisClusterServers:
