@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,9 +33,14 @@ from berth.artifact import DEFAULT_ARTIFACT
 from berth.errors import BerthError
 from berth.stack import (
     LOOPBACK,
+    READY_TIMEOUT_S,
+    NotReady,
     RedisServer,
     ServerProcess,
+    Stack,
+    feature_env,
     free_port,
+    port_is_free,
     predictor_process,
     transformer_process,
 )
@@ -47,7 +51,6 @@ LOCAL_ENV = {
     role: {f"BERTH_{role}_LISTEN_HOST": LOOPBACK, f"BERTH_{role}_GRPC_REFLECTION": "true"}
     for role in ("PREDICTOR", "TRANSFORMER")
 }
-READY_TIMEOUT_S = 180.0
 SHADOW_NICE = 10  # the shadow predictor's niceness in local mode
 
 
@@ -90,50 +93,52 @@ class LocalStack:
     logs: Path = STATE_DIR / "logs"
     echo: Callable[[str], None] = print
     _redis: RedisServer | None = None
-    _procs: list[ServerProcess] = field(default_factory=list)
+    _servers: Stack | None = None
 
     def start(self) -> Endpoints:
         """Build (if needed), materialize, start predictor and transformer, wait for both."""
         for port in (self.port, self.grpc_port):
-            _check_port_free(port)
+            if not port_is_free(port):
+                raise LocalModeError(f"port {port} is in use: pass another --port / --grpc-port")
         meta = self._ensure_artifact()
-        self.logs.mkdir(parents=True, exist_ok=True)
+        servers = self._servers = Stack(self.logs)
         predictor_http, predictor_grpc = free_port(), free_port()
-        predictor = self._spawn(
+        servers.start(
+            "predictor",
             predictor_process(
                 meta.name,
                 self.artifact,
                 (predictor_http, predictor_grpc),
                 env=LOCAL_ENV["PREDICTOR"],
-                log_path=self.logs / "predictor.log",
-            )
+                log_path=servers.log_path("predictor"),
+            ),
         )
-        extra = self._extra_predictors(meta.name)
-        yaml_file, store_env, store_label = self._online_store()
-        self._materialize(yaml_file, store_env)
+        extra = self._extra_predictors(servers, meta.name)
+        yaml_file, redis, store_label = self._online_store()
+        self._materialize(yaml_file, redis)
         predictor_host = predictor_grpc if self.predictor_protocol == "grpc-v2" else predictor_http
         env = {
             **LOCAL_ENV["TRANSFORMER"],
-            **store_env,
-            "BERTH_TRANSFORMER_FEATURE_REPO": str(self.repo),
-            "BERTH_TRANSFORMER_FEATURE_STORE_YAML": str(yaml_file),
+            **feature_env(self.repo, self.artifact, redis, yaml_file),
             "BERTH_TRANSFORMER_FEATURE_SERVICE": meta.feature_service,
-            "BERTH_TRANSFORMER_MODEL_METADATA": str(self.artifact / "metadata.json"),
-            **extra.env,
+            **extra,
         }
-        transformer = self._spawn(
+        servers.start(
+            "transformer",
             transformer_process(
                 meta.name,
                 f"{LOOPBACK}:{predictor_host}",
                 (self.port, self.grpc_port),
                 env=env,
-                log_path=self.logs / "transformer.log",
+                log_path=servers.log_path("transformer"),
                 predictor_protocol=self.predictor_protocol,
-            )
+            ),
         )
         self.echo("waiting for predictor and transformer to be ready ...")
-        for name, proc in (("predictor", predictor), *extra.procs, ("transformer", transformer)):
-            self._wait(name, proc)
+        try:
+            servers.wait_ready(READY_TIMEOUT_S)
+        except NotReady as exc:
+            raise LocalModeError(str(exc)) from None
         return Endpoints(
             model=meta.name,
             version=meta.version,
@@ -143,16 +148,16 @@ class LocalStack:
             predictor_http=f"http://{LOOPBACK}:{predictor_http}",
             predictor_grpc=f"{LOOPBACK}:{predictor_grpc}",
             online_store=store_label,
-            canary=extra.env.get("BERTH_TRANSFORMER_CANARY_HOST"),
-            shadow=extra.env.get("BERTH_TRANSFORMER_SHADOW_HOST"),
+            canary=extra.get("BERTH_TRANSFORMER_CANARY_HOST"),
+            shadow=extra.get("BERTH_TRANSFORMER_SHADOW_HOST"),
         )
 
-    def _extra_predictors(self, model_name: str) -> _Extra:
+    def _extra_predictors(self, servers: Stack, model_name: str) -> dict[str, str]:
         """Canary / shadow predictors (``--canary DIR``, ``--shadow DIR``) under the primary's
-        model name, and the transformer settings pointing at them."""
+        model name, started; the transformer settings pointing at them."""
         from berth.artifact import read_metadata
 
-        extra = _Extra()
+        env: dict[str, str] = {}
         roles = (("canary", self.canary), ("shadow", self.shadow))
         for role, artifact in roles:
             if artifact is None:
@@ -161,24 +166,24 @@ class LocalStack:
                 raise LocalModeError(f"--{role} {artifact}: no artifact there (`berth build`)")
             http, grpc = free_port(), free_port()
             # One machine: the shadow's CPU must not slow the primary.
-            proc = self._spawn(
+            servers.start(
+                role,
                 predictor_process(
                     model_name,
                     artifact,
                     (http, grpc),
                     env={**LOCAL_ENV["PREDICTOR"], **(self.canary_env if role == "canary" else {})},
-                    log_path=self.logs / f"{role}.log",
+                    log_path=servers.log_path(role),
                     nice=SHADOW_NICE if role == "shadow" else 0,
-                )
+                ),
             )
             port = grpc if self.predictor_protocol == "grpc-v2" else http
-            extra.env[f"BERTH_TRANSFORMER_{role.upper()}_HOST"] = f"{LOOPBACK}:{port}"
-            extra.procs.append((role, proc))
+            env[f"BERTH_TRANSFORMER_{role.upper()}_HOST"] = f"{LOOPBACK}:{port}"
             version = read_metadata(artifact).version
             self.echo(f"{role} predictor: {artifact} (version {version}) on {LOOPBACK}:{port}")
         if self.canary is not None:
-            extra.env["BERTH_TRANSFORMER_CANARY_PERCENT"] = str(self.canary_percent)
-        return extra
+            env["BERTH_TRANSFORMER_CANARY_PERCENT"] = str(self.canary_percent)
+        return env
 
     def _ensure_artifact(self) -> Any:
         from berth.artifact import read_metadata
@@ -196,7 +201,9 @@ class LocalStack:
                 raise LocalModeError("`berth build` failed (see its output above)")
         return read_metadata(self.artifact)
 
-    def _online_store(self) -> tuple[Path, dict[str, str], str]:
+    def _online_store(self) -> tuple[Path, str | None, str]:
+        """The online store: its ``feature_store*.yaml``, Redis connection string (``None``
+        for SQLite) and what ``berth up`` calls it; a private redis-server is started here."""
         from berth.featurerepo import (
             CLUSTER_YAML,
             REDIS_YAML,
@@ -205,28 +212,27 @@ class LocalStack:
         )
 
         if self.online_store == "sqlite":
-            return self.repo / SQLITE_YAML, {}, "Feast SQLite (embedded)"
+            return self.repo / SQLITE_YAML, None, "Feast SQLite (embedded)"
         if self.redis_cluster:
             nodes = ",".join(p for p in self.redis_cluster.split(",") if "=" not in p)
-            env = {"REDIS_CONNECTION_STRING": self.redis_cluster}
-            return self.repo / CLUSTER_YAML, env, f"Redis Cluster {nodes}"
+            return self.repo / CLUSTER_YAML, self.redis_cluster, f"Redis Cluster {nodes}"
         if self.redis_url:
             conn = redis_connection_string(self.redis_url)
-            return self.repo / REDIS_YAML, {"REDIS_CONNECTION_STRING": conn}, self.redis_url
+            return self.repo / REDIS_YAML, conn, self.redis_url
         if RedisServer.available():
             self._redis = RedisServer().start()
             label = f"{self._redis.url} (private redis-server)"
-            env = {"REDIS_CONNECTION_STRING": self._redis.connection_string}
-            return self.repo / REDIS_YAML, env, label
+            return self.repo / REDIS_YAML, self._redis.connection_string, label
         self.echo(
             "redis-server not found: using Feast's SQLite online store (data/online_store.db)"
         )
-        return self.repo / SQLITE_YAML, {}, "Feast SQLite (embedded; no redis-server found)"
+        return self.repo / SQLITE_YAML, None, "Feast SQLite (embedded; no redis-server found)"
 
-    def _materialize(self, yaml_file: Path, env: dict[str, str]) -> None:
+    def _materialize(self, yaml_file: Path, redis: str | None) -> None:
         """``feast apply`` + materialize every view's latest rows up to now (Feast's own
         output goes to ``<logs>/materialize.log``)."""
-        os.environ.update(env)
+        if redis is not None:  # Feast's yaml reads it: ${REDIS_CONNECTION_STRING}
+            os.environ["REDIS_CONNECTION_STRING"] = redis
         self.echo(f"applying {self.repo} and materializing features ({yaml_file.name}) ...")
         started = time.monotonic()
         log_path = self.logs / "materialize.log"
@@ -248,54 +254,20 @@ class LocalStack:
                 ) from exc
         self.echo(f"features online in {time.monotonic() - started:.1f}s")
 
-    def _spawn(self, proc: ServerProcess) -> ServerProcess:
-        """Start ``proc``; :meth:`stop` stops it with the others."""
-        self._procs.append(proc.start())
-        return proc
-
-    def _wait(self, name: str, proc: ServerProcess) -> None:
-        try:
-            proc.wait_ready(READY_TIMEOUT_S)
-        except (RuntimeError, TimeoutError):
-            tail = "\n".join(proc.log().splitlines()[-15:])
-            raise LocalModeError(
-                f"{name} did not start; last lines of {proc.log_path}:\n{tail}"
-            ) from None
-
     def process(self, name: str) -> ServerProcess | None:
         """The child named ``name`` (predictor, canary, shadow, transformer), if started."""
-        return next((p for p in self._procs if Path(p.log_path).stem == name), None)
+        return None if self._servers is None else self._servers.get(name)
 
     def failed(self) -> str | None:
         """The name of a child that exited on its own, if any."""
-        for proc in self._procs:
-            if proc.proc is not None and proc.proc.poll() is not None:
-                return Path(proc.log_path).stem
-        return None
+        return None if self._servers is None else self._servers.failed()
 
     def stop(self) -> None:
-        for proc in reversed(self._procs):
-            proc.stop()
-        self._procs.clear()
+        if self._servers is not None:
+            self._servers.stop()
         if self._redis is not None:
             self._redis.close()
             self._redis = None
-
-
-@dataclass
-class _Extra:
-    env: dict[str, str] = field(default_factory=dict)
-    procs: list[tuple[str, ServerProcess]] = field(default_factory=list)
-
-
-def _check_port_free(port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            raise LocalModeError(
-                f"port {port} is in use: pass another --port / --grpc-port"
-            ) from None
 
 
 @contextlib.contextmanager

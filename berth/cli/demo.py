@@ -14,6 +14,7 @@ from typing import Any
 from berth.cli.options import add_stack_arguments, stack_from_args
 from berth.loadtest import grpc_request, v2_inputs
 from berth.local import Endpoints, LocalModeError, stopping_on_signals
+from berth.scrape import scrape
 from berth.stack import free_port
 
 FIRST_DRIVER = 1001
@@ -141,16 +142,12 @@ def grpc_scores(target: str, model: str, rows: list[dict[str, Any]]) -> list[flo
 
 def _metric_totals(http: str) -> dict[str, float]:
     """``berth_transformer_features_{missing,stale}_total`` summed per (kind, view)."""
-    with urllib.request.urlopen(f"{http}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
+    metrics = scrape(http, timeout_s=5)
     totals: dict[str, float] = {}
-    for line in text.splitlines():
-        for kind in ("missing", "stale"):
-            prefix = f"berth_transformer_features_{kind}_total{{"
-            if line.startswith(prefix):
-                labels, value = line[len(prefix) :].split("} ")
-                view = dict(p.split("=") for p in labels.split(","))["view"].strip('"')
-                totals[f"{kind} {view}"] = totals.get(f"{kind} {view}", 0) + float(value)
+    for kind in ("missing", "stale"):
+        for sample in metrics.select(f"berth_transformer_features_{kind}_total"):
+            key = f"{kind} {sample.labels['view']}"
+            totals[key] = totals.get(key, 0) + float(sample.value)
     return totals
 
 
