@@ -35,6 +35,8 @@ MODEL_FILE = "model.onnx"
 FP32_MODEL_FILE = "model.fp32.onnx"
 MODEL_CARD_FILE = "MODEL_CARD.md"
 SIGNATURE_FILE = "model.sig"
+# Where `berth build` writes and `berth up` / `berth batch-score` read, relative to the project.
+DEFAULT_ARTIFACT = Path("artifacts/driver-ranking")
 _ZERO_DIGEST = "0" * 64
 
 FeatureDtype = Literal["float32", "float64", "int64"]

@@ -15,7 +15,7 @@ BAD_INPUT = 2
 
 
 def add_batch_command(sub: Any) -> None:
-    from berth.cli import DEFAULT_ARTIFACT
+    from berth.artifact import DEFAULT_ARTIFACT
     from berth.featurerepo import REPO_DIR, SQLITE_YAML
 
     batch = sub.add_parser(

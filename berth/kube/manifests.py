@@ -12,6 +12,7 @@ overlay therefore gives exactly the overlay's Helm render (tests/k8s checks it).
 
 from __future__ import annotations
 
+import copy
 import difflib
 from dataclasses import dataclass
 from functools import cache
@@ -116,41 +117,42 @@ def file_name(obj: Obj) -> str:
 # -- diff as RFC 6902 ----------------------------------------------------------------------------
 
 
-def _pointer(parts: list[str | int]) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+def json_patch(old: Any, new: Any) -> list[dict[str, Any]]:
+    """RFC 6902 operations turning ``old`` into ``new`` (``jsonpatch.make_patch``), each change
+    inside a named list item (env var, container, port) preceded by a ``test`` of that name:
+    readable, and kustomize refuses the patch if the base's list order ever changes under it."""
+    import jsonpatch
+
+    doc = copy.deepcopy(old)
+    out: list[dict[str, Any]] = []
+    named: list[tuple[str, Any]] = []  # the named items the previous operation was inside
+    for op in jsonpatch.make_patch(old, new).patch:
+        items = _named_items(doc, op["path"], op["op"] != "add")
+        out += [
+            {"op": "test", "path": path, "value": name}
+            for path, name in items
+            if (path, name) not in named
+        ]
+        named = items
+        out.append(op)
+        doc = jsonpatch.apply_patch(doc, [op], in_place=True)
+    return out
 
 
-def json_patch(old: Any, new: Any, path: list[str | int] | None = None) -> list[dict[str, Any]]:
-    """RFC 6902 operations turning ``old`` into ``new``: maps field by field, lists of equal
-    length item by item, other lists whole."""
-    path = path or []
-    if isinstance(old, dict) and isinstance(new, dict):
-        ops: list[dict[str, Any]] = []
-        for k in old:
-            if k not in new:
-                ops.append({"op": "remove", "path": _pointer([*path, k])})
-        for k, value in new.items():
-            if k not in old:
-                ops.append({"op": "add", "path": _pointer([*path, k]), "value": value})
-            else:
-                ops += json_patch(old[k], value, [*path, k])
-        return ops
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        ops = []
-        for i, (a, b) in enumerate(zip(old, new, strict=True)):
-            item_ops = json_patch(a, b, [*path, i])
-            named = isinstance(a, dict) and isinstance(b, dict) and "name" in a
-            if item_ops and named and a["name"] == b.get("name"):
-                # Name the item changed (env var, container, port): readable, and kustomize
-                # refuses the patch if the base's list order ever changes under it.
-                item_ops.insert(
-                    0, {"op": "test", "path": _pointer([*path, i, "name"]), "value": a["name"]}
-                )
-            ops += item_ops
-        return ops
-    if old == new and type(old) is type(new):
-        return []
-    return [{"op": "replace", "path": _pointer(path), "value": new}]
+def _named_items(doc: Any, path: str, itself: bool) -> list[tuple[str, Any]]:
+    """(pointer, name) of each list item with a ``name`` that holds ``path`` (or, with
+    ``itself``, is at ``path``), outermost first."""
+    from jsonpointer import JsonPointer
+
+    parts = JsonPointer(path).parts
+    found: list[tuple[str, Any]] = []
+    node = doc
+    for depth, part in enumerate(parts if itself else parts[:-1]):
+        in_list = isinstance(node, list)
+        node = node[int(part)] if in_list else node[part]
+        if in_list and isinstance(node, dict) and "name" in node:
+            found.append((JsonPointer.from_parts([*parts[: depth + 1], "name"]).path, node["name"]))
+    return found
 
 
 # -- render --------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from berth.local import Endpoints, LocalStack, _stack
+from berth.cli.options import stack_from_args
+from berth.local import Endpoints, LocalStack
 from berth.stack import RedisClusterServers, RedisServer, free_port
 from tests.support.env import patched_env
 
@@ -26,7 +27,7 @@ def start_up(argv: list[str], built: tuple[Path, Path], root: Path) -> tuple[Loc
     args = build_parser().parse_args(
         ["up", "--repo", str(repo), "--artifact", str(built[1]), "--logs", str(root), *argv]
     )
-    stack = _stack(args, free_port(), free_port())
+    stack = stack_from_args(args, free_port(), free_port())
     stack.echo = lambda line: None
     with patched_env(REDIS_CONNECTION_STRING=""):
         try:
@@ -39,7 +40,7 @@ def start_up(argv: list[str], built: tuple[Path, Path], root: Path) -> tuple[Loc
 def test_berth_up_on_redis_cluster_scores_like_plain_redis_bit_for_bit(
     built: tuple[Path, Path], redis_cluster: RedisClusterServers, tmp_path: Path
 ) -> None:
-    from berth.local import _grpc_scores, _post
+    from berth.cli.demo import grpc_scores, post_json
 
     if importlib.util.find_spec("berth_predictor.__main__") is None:
         pytest.skip("predictors/berth_predictor has no __main__ yet")
@@ -68,11 +69,11 @@ def test_berth_up_on_redis_cluster_scores_like_plain_redis_bit_for_bit(
             ]
             body = {"instances": rows}
             url = "/v1/models/driver-ranking:predict"
-            rest_a = _post(ep_a.http + url, body)["predictions"]
-            rest_b = _post(ep_b.http + url, body)["predictions"]
+            rest_a = post_json(ep_a.http + url, body)["predictions"]
+            rest_b = post_json(ep_b.http + url, body)["predictions"]
             assert rest_a == rest_b
-            grpc_a = _grpc_scores(ep_a.grpc, ep_a.model, rows)
-            grpc_b = _grpc_scores(ep_b.grpc, ep_b.model, rows)
+            grpc_a = grpc_scores(ep_a.grpc, ep_a.model, rows)
+            grpc_b = grpc_scores(ep_b.grpc, ep_b.model, rows)
             assert grpc_a == grpc_b and len(set(grpc_b)) > 1
     finally:
         for stack in reversed(stacks):

@@ -143,9 +143,14 @@ def test_json_patch_names_list_items() -> None:
     new = {"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "3"}], "y": {"a/b": 2}}
     assert json_patch(old, new) == [
         {"op": "remove", "path": "/x"},
+        {"op": "add", "path": "/y", "value": {"a/b": 2}},
         {"op": "test", "path": "/env/1/name", "value": "B"},
         {"op": "replace", "path": "/env/1/value", "value": "3"},
-        {"op": "add", "path": "/y", "value": {"a/b": 2}},
+    ]
+    shorter = {"env": [{"name": "A", "value": "1"}], "x": 1}
+    assert json_patch(old, shorter) == [  # a removed item is named too
+        {"op": "test", "path": "/env/1/name", "value": "B"},
+        {"op": "remove", "path": "/env/1"},
     ]
 
 
