@@ -100,7 +100,7 @@ PLANS = {
     "quick": Plan(
         point_s=2.0,
         warmup_s=0.5,
-        berth=SweepConfig(  # 8 points reach ~1000 rps, leaving room to refine each bound
+        berth=SweepConfig(  # 8 points reach ~1000 rps, 12 ~7000
             start_rps=40, factor=1.6, refine=1, max_points=12, min_requests=80, max_point_s=3
         ),
         baseline=SweepConfig(
@@ -116,14 +116,18 @@ PLANS = {
         stage_requests=150,
         shadow_rounds=8,
         shadow_point_s=1.0,
-        peers=SweepConfig(start_rps=200, factor=2.0, refine=1, max_points=6, cooldown_s=0.5),
+        peers=SweepConfig(start_rps=200, factor=2.0, refine=2, max_points=6, cooldown_s=0.5),
         peer_point_s=0.8,
     ),
     "smoke": Plan(
         point_s=1.0,
         warmup_s=0.3,
-        berth=SweepConfig(start_rps=20, factor=2.0, refine=0, max_points=2, cooldown_s=0.2),
-        baseline=SweepConfig(start_rps=10, factor=2.0, refine=0, max_points=2, cooldown_s=0.2),
+        berth=SweepConfig(
+            start_rps=20, factor=2.0, refine=0, max_points=2, extend=0, cooldown_s=0.2
+        ),
+        baseline=SweepConfig(
+            start_rps=10, factor=2.0, refine=0, max_points=2, extend=0, cooldown_s=0.2
+        ),
         kernel_seconds=0.2,
         kernel_batches=(64,),
         feature_reads=50,

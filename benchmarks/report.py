@@ -40,6 +40,22 @@ def _key(bound_ms: float) -> str:
     return f"max_rps_p99_{bound_ms:g}ms".replace(".", "_")
 
 
+def cap_note(entry: dict[str, Any] | None) -> str:
+    """A rate's caveat from its sweep: capped (nothing above it failed: a lower bound), or the
+    generator near a full core where it broke (the figure may be the generator's limit)."""
+    sweep = (entry or {}).get("sweep")
+    if not sweep:
+        return ""
+    primary = sweep["by_bound_ms"].get(f"{min(sweep['config']['bounds_ms']):g}", {})
+    if primary.get("capped"):
+        return " CAPPED: held at the sweep's top rate, a lower bound"
+    gen = primary.get("generator_cores")
+    if gen is not None and gen >= 0.9:
+        why = "+".join(primary.get("failed_on", []))
+        return f" (failed on {why} with the generator at {gen} cores: maybe its limit)"
+    return ""
+
+
 def _rate_key(results: dict[str, Any]) -> str:
     return _key(results["e2e"]["bound_ms"])
 
@@ -49,8 +65,16 @@ def summary_rows(results: dict[str, Any]) -> list[list[Any]]:
     key = _rate_key(results)
     e2e, feats, pred = results["e2e"], results["features"], results["predictor"]
     rows: list[list[Any]] = [
-        [f"e2e.berth.{key}", e2e["berth"][key], "Berth as shipped, REST V1, 10 candidates"],
-        [f"e2e.baseline.{key}", e2e["baseline"][key], "baseline (Feast-sample design)"],
+        [
+            f"e2e.berth.{key}",
+            e2e["berth"][key],
+            "Berth as shipped, REST V1, 10 candidates" + cap_note(e2e["berth"]),
+        ],
+        [
+            f"e2e.baseline.{key}",
+            e2e["baseline"][key],
+            "baseline (Feast-sample design)" + cap_note(e2e["baseline"]),
+        ],
         ["e2e.berth_over_baseline", e2e.get("berth_over_baseline"), "target >= 5"],
     ]
     for b in e2e.get("bounds_ms", [])[1:]:
@@ -105,7 +129,8 @@ def _peer_summary_rows(results: dict[str, Any], key: str) -> list[list[Any]]:
     ]  # fmt: skip
     for chain in CHAINS:
         if chain in e2e:
-            rows.append([f"e2e.{chain}.{key}", e2e[chain].get(key), CHAIN_WHAT[chain]])
+            what = CHAIN_WHAT[chain] + cap_note(e2e[chain])
+            rows.append([f"e2e.{chain}.{key}", e2e[chain].get(key), what])
     for name, what in (
         ("berth_over_tuned_peer", "target >= 2"),
         ("berth_share_of_floor", "Berth's max rps / the floor's"),
@@ -131,11 +156,12 @@ def _peer_summary_rows(results: dict[str, Any], key: str) -> list[list[Any]]:
             if proto not in entry:
                 continue
             got = entry[proto]
-            rows.append([f"predictor_peers.{name}.{proto}.{key}", got.get(key), "10-row requests"])
+            rows.append([f"predictor_peers.{name}.{proto}.{key}", got.get(key),
+                         "10-row requests" + cap_note(got)])  # fmt: skip
             if "rows_1" in got:
                 rows.append(
                     [f"predictor_peers.{name}.{proto}.rows_1.{key}",
-                     got["rows_1"].get(key), "1-row requests"]
+                     got["rows_1"].get(key), "1-row requests" + cap_note(got["rows_1"])]
                 )  # fmt: skip
     for label, ratio in peers.get("berth_over", {}).items():
         looser = ", ".join(
