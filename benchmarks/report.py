@@ -28,8 +28,9 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 STACKS = ("berth", "baseline")
-CHAINS = ("berth_rest_hop", "tuned_peer", "floor")  # end-to-end beside them, when peers ran
+CHAINS = ("berth_grpc_hop", "berth_rest_hop", "tuned_peer", "floor")  # beside them, with peers
 CHAIN_WHAT = {
+    "berth_grpc_hop": "Berth, transformer->predictor over gRPC V2 instead of REST V2",
     "berth_rest_hop": "Berth, transformer->predictor over REST V2 instead of gRPC",
     "tuned_peer": "KServe transformer + Feast async SDK -> MLServer (pooled REST V2)",
     "floor": "bare ASGI + one pipelined Redis read + one ORT run",
@@ -68,7 +69,8 @@ def summary_rows(results: dict[str, Any]) -> list[list[Any]]:
         [
             f"e2e.berth.{key}",
             e2e["berth"][key],
-            "Berth as shipped, REST V1, 10 candidates" + cap_note(e2e["berth"]),
+            f"Berth, REST V1, 10 candidates, hop {e2e.get('hop_as_started', '?')}"
+            + cap_note(e2e["berth"]),
         ],
         [
             f"e2e.baseline.{key}",
@@ -320,7 +322,7 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     lines += _protocol_lines(e2e["berth_protocols"])
     if "hop" in e2e:
-        lines += ["", "### Transformer -> predictor hop: gRPC (default) vs REST V2", ""]
+        lines += ["", "### Transformer -> predictor hop: REST V2 (default) vs gRPC V2", ""]
         lines += _hop_lines(e2e["hop"], _key(e2e["bound_ms"]))
     if "stages" in results:
         lines += ["", "### Where one request's time goes (sequential, servers' own metrics)", ""]
@@ -457,9 +459,9 @@ def _hop_lines(hop: dict[str, Any], key: str) -> list[str]:
               "p99 ms", "errors"]  # fmt: skip
     return [
         "Berth end to end (REST V1 in, same requests), its transformer calling the same Berth "
-        "predictor over gRPC V2 (`--predictor_protocol grpc-v2`, the default) or REST V2 "
-        f"(`--predictor_protocol v2`); then {same.get('rounds')} alternating points of each at "
-        "one rate, medians.",
+        "predictor over REST V2 (`--predictor_protocol v2`, the default) or gRPC V2 "
+        f"(`--predictor_protocol grpc-v2`); then {same.get('rounds')} alternating points of each "
+        "at one rate, medians.",
         "",
         *_table(header, rows),
     ]
