@@ -85,7 +85,7 @@ class LocalStack:
     redis_url: str | None = None
     redis_cluster: str | None = None  # Feast's "host:port,host:port[,password=..,ssl=true]"
     online_store: str | None = None  # "sqlite" forces the embedded store
-    predictor_protocol: str = "grpc-v2"
+    predictor_protocol: str = "v2"
     data_args: list[str] = field(default_factory=list)
     canary: Path | None = None  # a second artifact (same FeatureService) for a canary
     canary_percent: float = 0.0
@@ -560,7 +560,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--predictor-protocol",
         choices=["grpc-v2", "v2"],
-        default="grpc-v2",
+        default="v2",
         help="transformer -> predictor protocol",
     )
     parser.add_argument("--logs", default=str(STATE_DIR / "logs"), help="child process logs")

@@ -123,8 +123,9 @@ def test_exit_within_the_grace_while_clients_never_stop_sending(stack: ServingSt
     assert marks["exit"] < SHORT_GRACE_S
 
 
+@pytest.mark.parametrize("protocol", ["v2", "grpc-v2"])  # the transformer's hop: REST, gRPC
 def test_predictor_sigterm_behind_a_service_costs_at_most_0_1_percent(
-    stack: ServingStack,
+    stack: ServingStack, protocol: str
 ) -> None:
     second_ports = (free_port(), free_port())
     second = predictor_process(
@@ -136,7 +137,8 @@ def test_predictor_sigterm_behind_a_service_costs_at_most_0_1_percent(
     ).start()
     first = stack.predictor
     assert first is not None
-    grpc_ports = {stack.predictor_ports[1]: first, second_ports[1]: second}
+    at = 1 if protocol == "grpc-v2" else 0  # the hop's port of each predictor
+    grpc_ports = {stack.predictor_ports[at]: first, second_ports[at]: second}
     transformer: ServerProcess | None = None
     try:
         second.wait_ready(120)
@@ -151,7 +153,8 @@ def test_predictor_sigterm_behind_a_service_costs_at_most_0_1_percent(
                     "BERTH_TRANSFORMER_FEATURE_REPO": str(stack.repo),
                     "BERTH_TRANSFORMER_MODEL_METADATA": str(stack.artifact / "metadata.json"),
                 },
-                log_path=stack.root / "transformer-proxied.log",
+                log_path=stack.root / f"transformer-proxied-{protocol}.log",
+                predictor_protocol=protocol,
             ).start()
             transformer.wait_ready(120)
             _failover(stack, transformer, proxy, grpc_ports)
