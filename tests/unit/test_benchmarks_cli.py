@@ -148,3 +148,19 @@ def test_sweep_extends_while_every_point_holds_and_flags_a_capped_answer() -> No
     assert server.rates == [100, 200, 400, 800, 1600]  # 3 growth points + 2 extended
     assert result["max_rps"] == 1600 and result["capped"]
     assert "CAPPED" in report.cap_note({"sweep": result})
+
+
+def test_find_python_takes_pyenvs_interpreter_over_its_shim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import peer_venv
+
+    shim = tmp_path / "shims" / "python3.12"
+    real = tmp_path / "versions" / "3.12.1" / "bin" / "python3.12"
+    for path in (shim, real):
+        path.parent.mkdir(parents=True)
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    monkeypatch.setenv("PATH", str(shim.parent))
+    assert peer_venv.find_python("3.12") == str(real)
