@@ -47,7 +47,8 @@ def cap_note(entry: dict[str, Any] | None) -> str:
     sweep = (entry or {}).get("sweep")
     if not sweep:
         return ""
-    primary = sweep["by_bound_ms"].get(f"{min(sweep['config']['bounds_ms']):g}", {})
+    bounds = sweep.get("config", {}).get("bounds_ms") or [float(b) for b in sweep["by_bound_ms"]]
+    primary = sweep["by_bound_ms"].get(f"{min(bounds):g}", {})
     if primary.get("capped"):
         return " CAPPED: held at the sweep's top rate, a lower bound"
     gen = primary.get("generator_cores")
