@@ -203,6 +203,8 @@ def stack(built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) ->
                 MODEL,
                 "--predictor_host",
                 f"{LOOPBACK}:{spy.port}",
+                "--predictor_protocol",
+                "grpc-v2",
                 "--http_port",
                 str(ports["a_http"]),
                 "--grpc_port",

@@ -65,7 +65,7 @@ def transformer(
     proc = ServerProcess(
         [
             *("-m", "berth_transformer", "--model_name", MODEL),
-            *("--predictor_host", f"{LOOPBACK}:{grpc_port}"),
+            *("--predictor_host", f"{LOOPBACK}:{grpc_port}", "--predictor_protocol", "grpc-v2"),
             *("--http_port", str(http), "--grpc_port", str(free_port())),
         ],
         f"http://{LOOPBACK}:{http}/v2/models/{MODEL}/ready",
