@@ -131,7 +131,7 @@ def transformer(ep: Endpoints, repo: Path, artifact: Path, env: dict[str, str]) 
     return ServerProcess(
         [
             *("-m", "berth_transformer", "--model_name", ep.model),
-            *("--predictor_host", ep.predictor_grpc, "--predictor_protocol", "grpc-v2"),
+            *("--predictor_host", ep.predictor_http),  # the default hop, as LocalStack's
             *("--http_port", str(http), "--grpc_port", str(grpc_port)),
         ],
         f"http://{LOOPBACK}:{http}/v2/models/{ep.model}/ready",
