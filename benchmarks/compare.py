@@ -9,8 +9,8 @@ Order (each step measured while nothing else of ours runs):
    chain, the floor, Berth with a REST V2 hop);
 3. predictor alone in-process (ORT int8 vs fp32 vs torch eager), in a child process;
 4. feature read for one request of N candidates (Berth / Feast SDK / raw Redis floor);
-5. end to end: sweep Berth, Berth with the REST hop, the baseline, the tuned peer and the
-   floor (REST V1, same requests) up to p99 <= bound;
+5. end to end: sweep Berth, Berth over its other hop (gRPC beside REST V2), the baseline, the
+   tuned peer and the floor (REST V1, same requests) up to p99 <= bound;
 6. Berth's other protocols (V2 REST, gRPC V2) and batching on vs off (single-row gRPC requests
    straight to the predictor); the predictor peers beside Berth's predictor, then the
    prediction-cache experiment (unless ``--smoke``);
@@ -44,7 +44,7 @@ from benchmarks import (
 from benchmarks.cpu import CpuMeter
 from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
-from benchmarks.peer_run import PeerRun, Ports, e2e_entry, same_rate
+from benchmarks.peer_run import HOP_CHAINS, HOP_KEYS, PeerRun, Ports, e2e_entry, same_rate
 from benchmarks.stacks import PROJECT_ROOT, BaselineStack, BerthStack
 from benchmarks.sweep import SweepConfig, measure, sweep
 from benchmarks.workspace import Workspace
@@ -100,7 +100,7 @@ PLANS = {
     "quick": Plan(
         point_s=2.0,
         warmup_s=0.5,
-        berth=SweepConfig(  # 8 points reach ~1000 rps, leaving room to refine each bound
+        berth=SweepConfig(  # 8 points reach ~1000 rps, 12 ~7000
             start_rps=40, factor=1.6, refine=1, max_points=12, min_requests=80, max_point_s=3
         ),
         baseline=SweepConfig(
@@ -116,14 +116,18 @@ PLANS = {
         stage_requests=150,
         shadow_rounds=8,
         shadow_point_s=1.0,
-        peers=SweepConfig(start_rps=200, factor=2.0, refine=1, max_points=6, cooldown_s=0.5),
+        peers=SweepConfig(start_rps=200, factor=2.0, refine=2, max_points=6, cooldown_s=0.5),
         peer_point_s=0.8,
     ),
     "smoke": Plan(
         point_s=1.0,
         warmup_s=0.3,
-        berth=SweepConfig(start_rps=20, factor=2.0, refine=0, max_points=2, cooldown_s=0.2),
-        baseline=SweepConfig(start_rps=10, factor=2.0, refine=0, max_points=2, cooldown_s=0.2),
+        berth=SweepConfig(
+            start_rps=20, factor=2.0, refine=0, max_points=2, extend=0, cooldown_s=0.2
+        ),
+        baseline=SweepConfig(
+            start_rps=10, factor=2.0, refine=0, max_points=2, extend=0, cooldown_s=0.2
+        ),
         kernel_seconds=0.2,
         kernel_batches=(64,),
         feature_reads=50,
@@ -251,8 +255,10 @@ def run(opts: Options) -> dict[str, Any]:
         }
         key = _rate_key(opts.bound_ms)
         chains: list[Any] = [berth, baseline]
-        if extra is not None:  # the REST hop right after Berth's own (gRPC) sweep
-            chains[1:1] = [extra.chains["berth_rest_hop"]]
+        if extra is not None:  # the other hop right after Berth's own sweep
+            mine, other = extra.hops()
+            e2e["hop_as_started"] = HOP_KEYS[mine]
+            chains[1:1] = [extra.chains[other]]
             chains += [extra.chains[n] for n in ("tuned_peer", "floor") if n in extra.chains]
         for stack in chains:
             meter = _meter(stack.pids(), redis_pid, worker.pid)
@@ -262,9 +268,9 @@ def run(opts: Options) -> dict[str, Any]:
             t = step(f"e2e_{stack.name}", t)
         e2e.update(_chain_ratios(e2e, key))
         if extra is not None:  # the hop both ways at one rate: CPU per request at equal load
-            hops = {"grpc_v2": berth, "rest_v2": extra.chains["berth_rest_hop"]}
+            hops = {HOP_KEYS[mine]: berth, _other_key(mine): extra.chains[other]}
             held_any = max(e2e[n]["sweep"]["by_bound_ms"][f"{max(bounds):g}"]["max_rps"]
-                           for n in ("berth", "berth_rest_hop"))  # fmt: skip
+                           for n in ("berth", other))  # fmt: skip
             e2e["hop"]["same_rate"] = same_rate(
                 worker,
                 hops,
@@ -615,16 +621,25 @@ def _chain_ratios(e2e: dict[str, Any], key: str) -> dict[str, Any]:
             out[f"{label}_by_bound"] = {  # looser bounds: readable on a busy machine too
                 k: _ratio(e2e["berth"].get(k), e2e[name].get(k)) for k in bounds
             }
-    if "berth_rest_hop" in e2e:
+    other = next((n for n in HOP_CHAINS.values() if n in e2e), None)
+    if other is not None:
+        mine = e2e["hop_as_started"]
+        names = {mine: "berth", ("grpc_v2" if mine == "rest_v2" else "rest_v2"): other}
         out["hop"] = {
             proto: {
                 key: e2e[name][key],
                 "servers_cpu_ms_per_request": e2e[name]["servers_cpu_ms_per_request"],
             }
-            for proto, name in (("grpc_v2", "berth"), ("rest_v2", "berth_rest_hop"))
+            for proto, name in names.items()
         }
-        out["hop"]["rest_over_grpc"] = _ratio(e2e["berth_rest_hop"][key], berth)
+        out["hop"]["rest_over_grpc"] = _ratio(
+            out["hop"]["rest_v2"][key], out["hop"]["grpc_v2"][key]
+        )
     return out
+
+
+def _other_key(protocol: str) -> str:
+    return HOP_KEYS["grpc-v2" if protocol == "v2" else "v2"]
 
 
 def _notes(results: dict[str, Any], key: str) -> list[str]:

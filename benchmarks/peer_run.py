@@ -5,8 +5,9 @@
 * end-to-end chains swept like Berth and the baseline (same V1 requests, same generator):
   ``tuned_peer`` (:mod:`benchmarks.tuned.transformer` -> the ``mlserver`` peer over pooled
   REST V2), ``floor`` (:mod:`benchmarks.floor`: bare ASGI + one pipelined Redis read + one ORT
-  run), and ``berth_rest_hop`` (Berth's transformer with ``--predictor_protocol v2``, i.e.
-  REST V2 to the same Berth predictor: the transformer->predictor hop measured both ways).
+  run), and Berth's transformer calling the same Berth predictor over the hop it does *not*
+  use as started (``berth_grpc_hop`` beside the default REST V2 hop, ``berth_rest_hop`` beside
+  a gRPC one): the transformer->predictor hop measured both ways.
 """
 
 from __future__ import annotations
@@ -24,6 +25,17 @@ from benchmarks.stacks import PROJECT_ROOT, READY_TIMEOUT_S, BerthStack
 from benchmarks.sweep import measure
 from benchmarks.workspace import Workspace
 from berth.stack import LOOPBACK, ServerProcess, free_port, transformer_process
+
+DEFAULT_HOP = "v2"  # the transformer's own --predictor_protocol default (REST V2, measured)
+HOP_CHAINS = {"v2": "berth_rest_hop", "grpc-v2": "berth_grpc_hop"}  # protocol -> chain name
+HOP_KEYS = {"v2": "rest_v2", "grpc-v2": "grpc_v2"}  # protocol -> results key
+
+
+def hop_of(proc: ServerProcess | None) -> str:
+    """The ``--predictor_protocol`` a Berth transformer process was started with."""
+    args = proc.args if proc is not None else []
+    flag = "--predictor_protocol"
+    return args[args.index(flag) + 1] if flag in args[:-1] else DEFAULT_HOP
 
 
 @dataclass
@@ -89,19 +101,26 @@ class PeerRun:
         self.chains["floor"] = Chain(
             "floor", f"http://{LOOPBACK}:{floor_port}", {"floor": floor}, [floor]
         )
+        other = "grpc-v2" if self.hops()[0] == "v2" else "v2"
+        port = self.berth.predictor_http if other == "v2" else self.berth.predictor_grpc
         hop_ports = (self.port(), self.port())
         hop = transformer_process(
             MODEL,
-            f"{LOOPBACK}:{self.berth.predictor_http}",
+            f"{LOOPBACK}:{port}",
             hop_ports,
             env=self.berth.transformer_env_for(),
-            log_path=self.logs / "berth_rest_hop-transformer.log",
-            predictor_protocol="v2",
+            log_path=self.logs / f"{HOP_CHAINS[other]}-transformer.log",
+            predictor_protocol=other,
         ).start()
-        self.chains["berth_rest_hop"] = Chain(
-            "berth_rest_hop", f"http://{LOOPBACK}:{hop_ports[0]}", {"transformer": hop}, [hop]
+        self.chains[HOP_CHAINS[other]] = Chain(
+            HOP_CHAINS[other], f"http://{LOOPBACK}:{hop_ports[0]}", {"transformer": hop}, [hop]
         )
         return self
+
+    def hops(self) -> tuple[str, str]:
+        """Berth's own hop (as its stack started it) and the other one's chain name."""
+        mine = hop_of(self.berth.transformer)
+        return mine, HOP_CHAINS["grpc-v2" if mine == "v2" else "v2"]
 
     def _server(self, name: str, args: list[str], ready: str) -> ServerProcess:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -119,7 +138,7 @@ class PeerRun:
         for chain in self.chains.values():
             for proc in chain.owned:
                 proc.wait_ready(READY_TIMEOUT_S)
-        self.chains["berth_rest_hop"].procs["predictor"] = self.berth.predictor
+        self.chains[self.hops()[1]].procs["predictor"] = self.berth.predictor
         mls = self.predictors["mlserver"]
         if mls.proc is not None and not mls.error:
             self._start_tuned(mls)

@@ -56,6 +56,8 @@ def find_python(version: str) -> str:
         return sys.executable
     found = shutil.which(f"python{version}")
     pyenv = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    if found and Path(found).parent == Path(pyenv) / "shims":
+        found = None  # a pyenv shim fails unless that version is selected: take the real one
     candidates = sorted(glob.glob(f"{pyenv}/versions/{version}.*/bin/python{version}"))
     for path in [found, *reversed(candidates)]:
         if path and Path(path).exists():

@@ -28,8 +28,9 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 STACKS = ("berth", "baseline")
-CHAINS = ("berth_rest_hop", "tuned_peer", "floor")  # end-to-end beside them, when peers ran
+CHAINS = ("berth_grpc_hop", "berth_rest_hop", "tuned_peer", "floor")  # beside them, with peers
 CHAIN_WHAT = {
+    "berth_grpc_hop": "Berth, transformer->predictor over gRPC V2 instead of REST V2",
     "berth_rest_hop": "Berth, transformer->predictor over REST V2 instead of gRPC",
     "tuned_peer": "KServe transformer + Feast async SDK -> MLServer (pooled REST V2)",
     "floor": "bare ASGI + one pipelined Redis read + one ORT run",
@@ -38,6 +39,23 @@ CHAIN_WHAT = {
 
 def _key(bound_ms: float) -> str:
     return f"max_rps_p99_{bound_ms:g}ms".replace(".", "_")
+
+
+def cap_note(entry: dict[str, Any] | None) -> str:
+    """A rate's caveat from its sweep: capped (nothing above it failed: a lower bound), or the
+    generator near a full core where it broke (the figure may be the generator's limit)."""
+    sweep = (entry or {}).get("sweep")
+    if not sweep:
+        return ""
+    bounds = sweep.get("config", {}).get("bounds_ms") or [float(b) for b in sweep["by_bound_ms"]]
+    primary = sweep["by_bound_ms"].get(f"{min(bounds):g}", {})
+    if primary.get("capped"):
+        return " CAPPED: held at the sweep's top rate, a lower bound"
+    gen = primary.get("generator_cores")
+    if gen is not None and gen >= 0.9:
+        why = "+".join(primary.get("failed_on", []))
+        return f" (failed on {why} with the generator at {gen} cores: maybe its limit)"
+    return ""
 
 
 def _rate_key(results: dict[str, Any]) -> str:
@@ -49,8 +67,17 @@ def summary_rows(results: dict[str, Any]) -> list[list[Any]]:
     key = _rate_key(results)
     e2e, feats, pred = results["e2e"], results["features"], results["predictor"]
     rows: list[list[Any]] = [
-        [f"e2e.berth.{key}", e2e["berth"][key], "Berth as shipped, REST V1, 10 candidates"],
-        [f"e2e.baseline.{key}", e2e["baseline"][key], "baseline (Feast-sample design)"],
+        [
+            f"e2e.berth.{key}",
+            e2e["berth"][key],
+            f"Berth, REST V1, 10 candidates, hop {e2e.get('hop_as_started', '?')}"
+            + cap_note(e2e["berth"]),
+        ],
+        [
+            f"e2e.baseline.{key}",
+            e2e["baseline"][key],
+            "baseline (Feast-sample design)" + cap_note(e2e["baseline"]),
+        ],
         ["e2e.berth_over_baseline", e2e.get("berth_over_baseline"), "target >= 5"],
     ]
     for b in e2e.get("bounds_ms", [])[1:]:
@@ -105,7 +132,8 @@ def _peer_summary_rows(results: dict[str, Any], key: str) -> list[list[Any]]:
     ]  # fmt: skip
     for chain in CHAINS:
         if chain in e2e:
-            rows.append([f"e2e.{chain}.{key}", e2e[chain].get(key), CHAIN_WHAT[chain]])
+            what = CHAIN_WHAT[chain] + cap_note(e2e[chain])
+            rows.append([f"e2e.{chain}.{key}", e2e[chain].get(key), what])
     for name, what in (
         ("berth_over_tuned_peer", "target >= 2"),
         ("berth_share_of_floor", "Berth's max rps / the floor's"),
@@ -131,11 +159,12 @@ def _peer_summary_rows(results: dict[str, Any], key: str) -> list[list[Any]]:
             if proto not in entry:
                 continue
             got = entry[proto]
-            rows.append([f"predictor_peers.{name}.{proto}.{key}", got.get(key), "10-row requests"])
+            rows.append([f"predictor_peers.{name}.{proto}.{key}", got.get(key),
+                         "10-row requests" + cap_note(got)])  # fmt: skip
             if "rows_1" in got:
                 rows.append(
                     [f"predictor_peers.{name}.{proto}.rows_1.{key}",
-                     got["rows_1"].get(key), "1-row requests"]
+                     got["rows_1"].get(key), "1-row requests" + cap_note(got["rows_1"])]
                 )  # fmt: skip
     for label, ratio in peers.get("berth_over", {}).items():
         looser = ", ".join(
@@ -294,7 +323,7 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     lines += _protocol_lines(e2e["berth_protocols"])
     if "hop" in e2e:
-        lines += ["", "### Transformer -> predictor hop: gRPC (default) vs REST V2", ""]
+        lines += ["", "### Transformer -> predictor hop: REST V2 (default) vs gRPC V2", ""]
         lines += _hop_lines(e2e["hop"], _key(e2e["bound_ms"]))
     if "stages" in results:
         lines += ["", "### Where one request's time goes (sequential, servers' own metrics)", ""]
@@ -431,9 +460,9 @@ def _hop_lines(hop: dict[str, Any], key: str) -> list[str]:
               "p99 ms", "errors"]  # fmt: skip
     return [
         "Berth end to end (REST V1 in, same requests), its transformer calling the same Berth "
-        "predictor over gRPC V2 (`--predictor_protocol grpc-v2`, the default) or REST V2 "
-        f"(`--predictor_protocol v2`); then {same.get('rounds')} alternating points of each at "
-        "one rate, medians.",
+        "predictor over REST V2 (`--predictor_protocol v2`, the default) or gRPC V2 "
+        f"(`--predictor_protocol grpc-v2`); then {same.get('rounds')} alternating points of each "
+        "at one rate, medians.",
         "",
         *_table(header, rows),
     ]

@@ -3,11 +3,17 @@
 A point *holds* a bound when its p99 (from intended send times) is within it, at most
 ``max_error_ratio`` of its requests failed, and the server answered at least ``min_achieved``
 of the offered rate. The rate grows by ``factor`` until a point fails the loosest bound (or
-``max_points`` are spent); then, for each bound, ``refine`` bisection steps between its highest
-holding and its lowest failing rate narrow the answer. One sweep therefore answers every bound
+``max_points`` growth points are spent, plus ``extend`` more while every point held); then, for
+each bound, ``refine`` more bisection points between its highest holding and its lowest failing
+rate narrow the answer. One sweep therefore answers every bound
 (e.g. 10, 25 and 50 ms) from one latency-vs-load curve. If the first point already fails the
 loosest bound the rate halves. The answer for a bound is the achieved rate of the highest
 offered rate that held it (a lower rate may still have failed: that is in ``points``).
+
+An answer with no failing point above it is *capped* (``capped``): the sweep's top rate, a lower
+bound, not a measurement. Each bound also says why its first failing point failed (``failed_on``)
+and how many cores the load generator used there (``generator_cores``): near one core, the
+generator (not the server) may be what broke.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ class SweepConfig:
     start_rps: float = 50.0
     factor: float = 1.5
     refine: int = 2
-    max_points: int = 10
+    max_points: int = 10  # growth points (refinement adds ``refine`` per bound)
+    extend: int = 4  # growth points past ``max_points`` while every point so far held
     bounds_ms: tuple[float, ...] = (10.0,)
     max_error_ratio: float = 0.001
     min_achieved: float = 0.95
@@ -104,7 +111,7 @@ def sweep(
         return point
 
     rate, held_once = cfg.start_rps, False
-    while len(points) < cfg.max_points:
+    while len(points) < cfg.max_points + (cfg.extend if held_once else 0):
         if holds(run(rate), cfg, cfg.loosest):
             held_once = True
             rate *= cfg.factor
@@ -115,7 +122,7 @@ def sweep(
     for bound in sorted(cfg.bounds_ms):
         for _ in range(cfg.refine):
             best, failed = _edges(points, cfg, bound)
-            if best is None or failed is None or len(points) >= cfg.max_points:
+            if best is None or failed is None:
                 break
             low, high = best["spec"]["rate"], failed["spec"]["rate"]
             if high - low <= max(2.0, 0.05 * low):
@@ -129,10 +136,14 @@ def sweep(
             "max_offered_rps": best["spec"]["rate"] if best else 0.0,
             "best": _brief(best) if best else None,
             "first_failing": _brief(failed) if failed else None,
+            "capped": best is not None and failed is None,
+            "failed_on": _failed_on(failed, cfg, bound) if failed else [],
+            "generator_cores": _generator_cores(failed) if failed else None,
         }
     primary = by_bound[f"{min(cfg.bounds_ms):g}"]
     return {
         "max_rps": primary["max_rps"],
+        "capped": primary["capped"],
         "by_bound_ms": by_bound,
         "points": points,
         "config": {**cfg.__dict__, "bounds_ms": list(cfg.bounds_ms)},
@@ -149,6 +160,24 @@ def _edges(
     above = [p for p in points if not holds(p, cfg, bound) and p["spec"]["rate"] > floor]
     failed = min(above, key=lambda p: p["spec"]["rate"]) if above else None
     return best, failed
+
+
+def _failed_on(point: dict[str, Any], cfg: SweepConfig, bound: float) -> list[str]:
+    """Which of a point's conditions broke: ``p99``, ``errors``, ``achieved`` (rate)."""
+    why = []
+    if point["latency_ms"].get("p99", float("inf")) > bound:
+        why.append("p99")
+    if sum(point["errors"].values()) > cfg.max_error_ratio * max(1, point["sent"]):
+        why.append("errors")
+    if point["achieved_rps"] < cfg.min_achieved * point["spec"]["rate"]:
+        why.append("achieved")
+    return why
+
+
+def _generator_cores(point: dict[str, Any]) -> float | None:
+    """Cores the load generator used at a point (its CPU ms per request x achieved rps)."""
+    ms = point.get("cpu_ms_per_request", {}).get("generator")
+    return None if ms is None else round(ms * point["achieved_rps"] / 1000, 2)
 
 
 def _brief(point: dict[str, Any]) -> dict[str, Any]:

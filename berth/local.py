@@ -83,7 +83,7 @@ class LocalStack:
     redis_url: str | None = None
     redis_cluster: str | None = None  # Feast's "host:port,host:port[,password=..,ssl=true]"
     online_store: str | None = None  # "sqlite" forces the embedded store
-    predictor_protocol: str = "grpc-v2"
+    predictor_protocol: str = "v2"
     data_args: list[str] = field(default_factory=list)
     canary: Path | None = None  # a second artifact (same FeatureService) for a canary
     canary_percent: float = 0.0

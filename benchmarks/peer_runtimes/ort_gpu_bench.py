@@ -5,6 +5,11 @@ they load), beside its CPU provider, one JSON object on stdout.
 Run by :mod:`benchmarks.gpu_bench` inside the ``onnxruntime-gpu`` venv (that package conflicts
 with the project's ``onnxruntime``); never imported by the project. Inputs go in as numpy
 arrays per call, so host<->device copies count, as they would in a server.
+
+``--torch-cuda`` adds a reference row where ``torch`` with CUDA is importable: the fp32 model's
+own weights (standardize, three Gemm layers, sigmoid) run as torch ops on the GPU, inputs copied
+in and scores copied out per call. It says what the GPU gives this model where ORT's CUDA
+provider cannot be installed; it is not ORT.
 """
 
 from __future__ import annotations
@@ -37,11 +42,52 @@ def rows_per_s(session: Any, rows: np.ndarray, seconds: float) -> float:
     return round(len(rows) * calls / (time.perf_counter() - started), 1)
 
 
+def torch_cuda_runner(fp32: Path) -> Any:
+    """The fp32 ONNX graph's weights as torch ops on the GPU; None without torch or CUDA."""
+    try:
+        import onnx
+        import torch
+        from onnx import numpy_helper
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    w = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(fp32)).graph.initializer}
+    t = {k: torch.from_numpy(v.copy()).cuda() for k, v in w.items()}
+    layers = sorted({k.rsplit(".", 1)[0] for k in w if k.endswith(".weight")})
+
+    def run(rows: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = (torch.from_numpy(rows).cuda() - t["mean"]) / t["std"]
+            for i, layer in enumerate(layers):
+                x = torch.nn.functional.linear(x, t[f"{layer}.weight"], t[f"{layer}.bias"])
+                x = torch.relu(x) if i < len(layers) - 1 else torch.sigmoid(x)
+            result: np.ndarray = x.squeeze(-1).cpu().numpy()
+            return result
+
+    run.device = torch.cuda.get_device_name(0)  # type: ignore[attr-defined]
+    return run
+
+
+class _Runner:
+    """A plain callable in ``session.run`` form, for :func:`rows_per_s`."""
+
+    def __init__(self, fn: Any, width: int) -> None:
+        self.fn, self.width = fn, width
+
+    def get_inputs(self) -> list[Any]:
+        return [argparse.Namespace(name="features", shape=["batch", self.width])]
+
+    def run(self, _outputs: Any, feeds: dict[str, np.ndarray]) -> Any:
+        return self.fn(feeds["features"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("artifact")
     parser.add_argument("--batches", default="1,10,64,256,1024")
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--torch-cuda", action="store_true", help="add the torch CUDA reference")
     args = parser.parse_args()
     if hasattr(ort, "preload_dlls"):
         ort.preload_dlls()  # the CUDA / cuDNN wheels' libraries
@@ -71,8 +117,24 @@ def main() -> None:
                     session, data, args.seconds
                 )
             out.setdefault("ran_on", {})[f"{provider}_{model}"] = used
+    fn = torch_cuda_runner(Path(args.artifact) / MODELS["fp32"]) if args.torch_cuda else None
+    if fn is not None:
+        out.setdefault("ran_on", {})["torch_cuda_fp32"] = fn.device
+        runner = _Runner(fn, int(_width(Path(args.artifact) / MODELS["fp32"])))
+        for batch in (int(b) for b in args.batches.split(",")):
+            data = rng.random((batch, runner.width), dtype=np.float32)
+            rows.setdefault(str(batch), {})["torch_cuda_fp32"] = rows_per_s(
+                runner, data, args.seconds
+            )
+    elif args.torch_cuda:
+        out["errors"]["torch_cuda_fp32"] = "torch with CUDA not importable here"
     out["rows_per_s"] = rows
     print(json.dumps(out))
+
+
+def _width(path: Path) -> int:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return int(session.get_inputs()[0].shape[1])
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--predictor-protocol",
         choices=["grpc-v2", "v2"],
-        default="grpc-v2",
+        default="v2",
         help="transformer -> predictor protocol",
     )
     parser.add_argument("--logs", default=str(STATE_DIR / "logs"), help="child process logs")

@@ -134,8 +134,9 @@ def test_exit_within_the_grace_while_clients_never_stop_sending(stack: ServingSt
     assert marks["exit"] < SHORT_GRACE_S
 
 
+@pytest.mark.parametrize("protocol", ["v2", "grpc-v2"])  # the transformer's hop: REST, gRPC
 def test_predictor_sigterm_behind_a_service_costs_at_most_0_1_percent(
-    stack: ServingStack, processes: Stack
+    stack: ServingStack, processes: Stack, protocol: str
 ) -> None:
     second_ports = Ports.free()
     grace = {"BERTH_PREDICTOR_SHUTDOWN_GRACE_S": str(GRACE_S)}
@@ -144,29 +145,35 @@ def test_predictor_sigterm_behind_a_service_costs_at_most_0_1_percent(
     processes.start("predictor-2", second).wait_ready(120)
     first = stack.predictor
     assert first is not None
-    grpc_ports = {stack.predictor_ports.grpc: first, second_ports.grpc: second}
-    with TcpProxy([(LOOPBACK, port) for port in grpc_ports]) as proxy:
+    port_of = (lambda p: p.grpc) if protocol == "grpc-v2" else (lambda p: p.http)  # the hop's
+    hop_ports = {port_of(stack.predictor_ports): first, port_of(second_ports): second}
+    with TcpProxy([(LOOPBACK, port) for port in hop_ports]) as proxy:
         env = feature_env(stack.repo, stack.artifact, stack.redis.connection_string)
-        log = processes.log_path("transformer-proxied")
+        log = processes.log_path(f"transformer-proxied-{protocol}")
         proxied = transformer_process(
-            MODEL, f"{LOOPBACK}:{proxy.port}", Ports.free(), env=env, log_path=log
+            MODEL,
+            f"{LOOPBACK}:{proxy.port}",
+            Ports.free(),
+            env=env,
+            log_path=log,
+            predictor_protocol=protocol,
         )
         transformer = processes.start("transformer-proxied", proxied).wait_ready(120)
-        _failover(stack, transformer, proxy, grpc_ports)
+        _failover(stack, transformer, proxy, hop_ports)
 
 
 def _failover(
     stack: ServingStack,
     transformer: ServerProcess,
     proxy: TcpProxy,
-    grpc_ports: dict[int, ServerProcess],
+    hop_ports: dict[int, ServerProcess],
 ) -> None:
     url = f"http://{LOOPBACK}:{transformer.ready_url.split(':')[2].split('/')[0]}"
     infer = f"{url}/v1/models/{MODEL}:predict"
     body = instances(5)
     warm = asyncio.run(open_loop(infer, body, 50, 1.0))
     assert warm.count(200) == len(warm.samples), warm.statuses()
-    active = grpc_ports[proxy.picked[-1][1]]  # the predictor the transformer's channel is on
+    active = hop_ports[proxy.picked[-1][1]]  # the predictor the transformer's channel is on
     rest_port = int(active.ready_url.split(":")[2].split("/")[0])
     idle = http.client.HTTPConnection(LOOPBACK, rest_port, timeout=5)
     idle.request("GET", f"/v2/models/{MODEL}/ready")

@@ -129,14 +129,17 @@ def metric_lines(http: str, name: str) -> dict[str, float]:
 
 
 def transformer(ep: Endpoints, repo: Path, artifact: Path, env: dict[str, str]) -> ServerProcess:
-    """Not started: a transformer on its own ports in front of the stack's primary predictor."""
+    """Not started: a transformer on its own ports in front of the stack's primary predictor,
+    over the default hop (REST V2), as LocalStack's."""
     settings = {
         **feature_env(repo, artifact, store_yaml=repo / "feature_store.yaml"),
         "BERTH_TRANSFORMER_FEATURE_SERVICE": ep.feature_service,
         "BERTH_TRANSFORMER_DRIFT_WINDOW": "0",
         **env,
     }
-    return transformer_process(ep.model, ep.predictor_grpc, Ports.free(), env=settings)
+    return transformer_process(
+        ep.model, ep.predictor_http, Ports.free(), env=settings, predictor_protocol="v2"
+    )
 
 
 def http_of(proc: ServerProcess) -> str:

@@ -311,13 +311,16 @@ def test_istio_rule_rejects_a_policy_without_the_test_pod() -> None:
 
 
 def test_grpc_liveness_probe_by_default_tcp_socket_on_request() -> None:
-    """By default a Kubernetes grpc: probe (the containers' grpc.health.v1) on the h2c port;
-    predictor.probes.grpcPortProbe=tcpSocket for older images. The probe rule accepts both."""
+    """On the gRPC hop's h2c-only port, a Kubernetes grpc: probe (the containers'
+    grpc.health.v1) by default; predictor.probes.grpcPortProbe=tcpSocket for older images. The
+    probe rule accepts both."""
     for probe, expected in (
         ({}, {"grpc": {"port": 8081}}),
         ("tcpSocket", {"tcpSocket": {"port": 8081}}),
     ):
-        values = {"predictor": {"probes": {"grpcPortProbe": probe}}} if probe else {}
+        values: dict[str, Any] = {"transformer": {"predictorProtocol": "grpc-v2"}}
+        if probe:
+            values["predictor"] = {"probes": {"grpcPortProbe": probe}}
         main = next(
             o for o in isvcs(render_objects(values)) if o["metadata"]["name"] == "driver-ranking"
         )

@@ -143,13 +143,14 @@ def test_ports_per_mode(rendered: dict[str, list[Obj]]) -> None:
         return [(p["name"], p["containerPort"]) for p in container["ports"]]
 
     knative = isvcs(rendered["default"])["driver-ranking"]
-    # Knative: one port per container; the predictor's is gRPC, declared h2c.
-    assert ports(knative, "predictor") == [("h2c", 8081)]
+    # Knative: one port per container; the predictor's is what the transformer calls: REST
+    # (the default), declared http1.
+    assert ports(knative, "predictor") == [("http1", 8080)]
     assert ports(knative, "transformer") == [("http1", 8080)]
     assert knative["spec"]["predictor"]["scaleMetric"] == "concurrency"
-    # Over REST the Knative predictor declares its REST port instead.
-    rest = isvcs(render_objects({"transformer": {"predictorProtocol": "v2"}}))["driver-ranking"]
-    assert ports(rest, "predictor") == [("http1", 8080)]
+    # Over gRPC the Knative predictor declares its h2c port instead.
+    grpc = render_objects({"transformer": {"predictorProtocol": "grpc-v2"}})
+    assert ports(isvcs(grpc)["driver-ranking"], "predictor") == [("h2c", 8081)]
     standard = isvcs(rendered["standard"])["driver-ranking"]
     assert ports(standard, "predictor") == [("http1", 8080), ("h2c", 8081)]
     assert standard["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "hpa"
@@ -163,9 +164,10 @@ def test_transformer_contract(rendered: dict[str, list[Obj]]) -> None:
         args = transformer["args"]
         host = args[args.index("--predictor_host") + 1]
         knative = main["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"
-        port = "80" if knative else "8081"
+        protocol = args[args.index("--predictor_protocol") + 1]
+        port = "8081" if protocol == "grpc-v2" and not knative else "80"
         assert host == f"driver-ranking-predictor.berth.svc.cluster.local:{port}", scenario
-        assert args[args.index("--predictor_protocol") + 1] == "grpc-v2"
+        assert protocol == ("grpc-v2" if scenario == "knative-grpc-default" else "v2"), scenario
         variables = env(transformer)
         assert variables["BERTH_TRANSFORMER_FEATURE_REPO"]["value"] == "/app/feature_repo"
         yaml_path = variables["BERTH_TRANSFORMER_FEATURE_STORE_YAML"]["value"]
@@ -217,8 +219,8 @@ def test_canaries_per_mode(rendered: dict[str, list[Obj]]) -> None:
     assert env(canary["containers"][0])["STORAGE_URI"]["value"].endswith("/v2")
     variables = env(standard["driver-ranking"]["spec"]["transformer"]["containers"][0])
     assert variables["BERTH_TRANSFORMER_CANARY_PERCENT"]["value"] == "10"
-    assert variables["BERTH_TRANSFORMER_CANARY_HOST"]["value"] == (
-        "driver-ranking-canary-v2-predictor.berth.svc.cluster.local:8081"
+    assert variables["BERTH_TRANSFORMER_CANARY_HOST"]["value"] == (  # REST: Service port 80
+        "driver-ranking-canary-v2-predictor.berth.svc.cluster.local:80"
     )
     with pytest.raises(Exception, match=re.escape("canary.via=kserve needs deploymentMode")):
         render_objects(

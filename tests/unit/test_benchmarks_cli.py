@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from benchmarks import cache_bench, gpu_bench, peers
+from benchmarks import cache_bench, gpu_bench, peers, report
+from benchmarks.loadgen import LoadSpec
+from benchmarks.sweep import SweepConfig, sweep
 
 
 def test_predictor_cuda_refuses_cleanly_without_a_gpu(
@@ -96,3 +99,68 @@ def test_ports_never_hands_out_a_port_twice_in_a_run(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(peer_run, "free_port", lambda: next(offered))
     ports = peer_run.Ports({6})
     assert [ports(), ports()] == [5, 7]
+
+
+class _Server:
+    """A fake load worker: p99 stays at 2 ms up to ``limit`` rps, then 50 ms."""
+
+    pid = 0
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.rates: list[float] = []
+
+    def run(self, spec: Any) -> dict[str, Any]:
+        self.rates.append(spec.rate)
+        p99 = 2.0 if spec.rate <= self.limit else 50.0
+        done = int(spec.rate * spec.duration_s)
+        return {
+            "spec": {"rate": spec.rate}, "latency_ms": {"p99": p99}, "errors": {}, "sent": done,
+            "achieved_rps": spec.rate, "completed_total": done, "wall_s": spec.duration_s,
+        }  # fmt: skip
+
+
+class _Meter:
+    pids: dict[str, int] = {}
+
+    def snapshot(self) -> dict[str, float]:
+        return {"machine": 0.0, "generator": 0.0}
+
+
+def _sweep(limit: float, **cfg: Any) -> tuple[dict[str, Any], _Server]:
+    server = _Server(limit)
+    spec = LoadSpec(protocol="v1", target="127.0.0.1:1", rate=1.0, duration_s=1.0)
+    config = SweepConfig(start_rps=100, factor=2.0, cooldown_s=0.0, **cfg)
+    return sweep(server, _Meter(), spec, config, 2), server  # type: ignore[arg-type]
+
+
+def test_sweep_refines_past_its_growth_points_and_is_not_capped_when_a_rate_failed() -> None:
+    result, server = _sweep(1000.0, refine=2, max_points=5)
+    # growth 100..1600 (1600 fails), then 1200 (fails) and 1000 (holds) refine the bound
+    assert server.rates == [100, 200, 400, 800, 1600, 1200, 1000]
+    assert result["max_rps"] == 1000 and not result["capped"]
+    assert result["by_bound_ms"]["10"]["failed_on"] == ["p99"]
+    assert report.cap_note({"sweep": result}) == ""
+
+
+def test_sweep_extends_while_every_point_holds_and_flags_a_capped_answer() -> None:
+    result, server = _sweep(float("inf"), refine=1, max_points=3, extend=2)
+    assert server.rates == [100, 200, 400, 800, 1600]  # 3 growth points + 2 extended
+    assert result["max_rps"] == 1600 and result["capped"]
+    assert "CAPPED" in report.cap_note({"sweep": result})
+
+
+def test_find_python_takes_pyenvs_interpreter_over_its_shim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import peer_venv
+
+    shim = tmp_path / "shims" / "python3.12"
+    real = tmp_path / "versions" / "3.12.1" / "bin" / "python3.12"
+    for path in (shim, real):
+        path.parent.mkdir(parents=True)
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    monkeypatch.setenv("PATH", str(shim.parent))
+    assert peer_venv.find_python("3.12") == str(real)

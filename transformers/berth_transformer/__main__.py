@@ -34,10 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Berth's settings come from BERTH_TRANSFORMER_* environment variables.",
         parents=[model_server.parser],
     )
-    # gRPC V2 to the predictor; no per-request trace line (about +35% rps here). The predictor
+    # REST V2 to the predictor (measured: more rps, less CPU than gRPC); no per-request trace line
+    # (about +35% rps here). The predictor
     # link's flags default to unset: given, they set the BERTH_TRANSFORMER_PREDICTOR_* field.
     parser.set_defaults(
-        predictor_protocol="grpc-v2",
+        predictor_protocol="v2",
         enable_latency_logging=False,
         predictor_use_ssl=None,
         predictor_request_timeout_seconds=None,

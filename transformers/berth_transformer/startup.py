@@ -87,7 +87,7 @@ def rollout_clients(
 
 
 def make_client(protocol: str, host: str, model_name: str, link: Link) -> PredictorClient:
-    """``grpc-v2`` (default) or ``v2`` (REST); KServe V1 is not the predictor's protocol."""
+    """``v2`` (REST, the default) or ``grpc-v2``; KServe V1 is not the predictor's protocol."""
     if protocol == "grpc-v2":
         return GrpcPredictorClient(host, model_name, link)
     if protocol == "v2":
