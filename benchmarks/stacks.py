@@ -108,12 +108,13 @@ class BerthStack(ServingPair):
         )
         self.processes.start(
             "transformer",
-            transformer_process(
+            transformer_process(  # the shipped default hop: REST V2 to the predictor
                 MODEL,
-                self.predictor_ports.grpc_target,
+                self.predictor_ports.url,
                 self.ports,
                 env=self.transformer_env_for(),
                 log_path=self.log_path("transformer"),
+                predictor_protocol="v2",
             ),
         )
         return self
