@@ -15,7 +15,7 @@ from kserve.protocol.grpc.interceptors import LoggingInterceptor
 
 from berth.serving import grpc_decode
 from berth.serving.client_errors import QuietInterceptor
-from berth_transformer.dataplane import TransformerPlane
+from berth_transformer.data_plane import TransformerPlane
 from berth_transformer.grpc_service import servicer_class
 from berth_transformer.model import FeatureTransformer
 from tests.unit.test_transformer_routing import _model

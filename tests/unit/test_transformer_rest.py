@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from berth.serving.errors import install_rest_handler
 from berth_transformer import routing
-from berth_transformer.dataplane import TransformerPlane
+from berth_transformer.data_plane import TransformerPlane
 from berth_transformer.model import MODEL_VERSION_HEADER, FeatureTransformer
 from berth_transformer.rest import install_routes
 from tests.unit.test_transformer_routing import _model

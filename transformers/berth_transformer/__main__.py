@@ -17,7 +17,7 @@ from berth.errors import BerthError
 from berth.observability import configure_logging, get_logger
 from berth.serving.config import COMMON_REFUSED, ConfigError, load_settings, refuse, refuse_flags
 from berth.serving.server import serve
-from berth_transformer.dataplane import TransformerPlane
+from berth_transformer.data_plane import TransformerPlane
 from berth_transformer.grpc_service import install_grpc
 from berth_transformer.model import FeatureTransformer
 from berth_transformer.rest import install_routes

@@ -1,5 +1,5 @@
 """The transformer's gRPC servicer: KServe's, with the OIP methods it serves differently going
-through the :class:`~berth_transformer.dataplane.TransformerPlane` (as the REST routes do).
+through the :class:`~berth_transformer.data_plane.TransformerPlane` (as the REST routes do).
 
 - ``ModelMetadata``: versions, platform and the request tensors, as over REST (KServe's leaves
   the versions out).
@@ -25,7 +25,7 @@ from kserve.utils.utils import to_headers
 from berth.errors import BerthError
 from berth.serving import kserve_compat
 from berth.serving.errors import WireError
-from berth_transformer.dataplane import TransformerPlane
+from berth_transformer.data_plane import TransformerPlane
 
 Context = Any  # grpc.aio.ServicerContext
 

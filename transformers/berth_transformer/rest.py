@@ -1,5 +1,5 @@
 """The transformer's own V2 REST routes, registered before KServe's (the first match wins): a
-thin adapter over the :class:`~berth_transformer.dataplane.TransformerPlane`.
+thin adapter over the :class:`~berth_transformer.data_plane.TransformerPlane`.
 
 KServe's V2 endpoints answer through a pydantic response model that writes absent fields as
 ``null`` (``"parameters": null`` on every output, ``"versions": null`` in the metadata), which
@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from berth.serving.codec import RestBody
 from berth.serving.rest import add_v2_routes, ready_response, v2_response
 from berth.wire import HEADER_LENGTH
-from berth_transformer.dataplane import TransformerPlane
+from berth_transformer.data_plane import TransformerPlane
 
 
 def install_routes(app: FastAPI, plane: TransformerPlane) -> None:
