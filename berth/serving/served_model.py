@@ -20,8 +20,8 @@ API for a subclass (the predictor's ``OnnxPredictor``, the transformer's ``Featu
   or ``"grpc-v2"`` for an ``InferRequest``, else ``"v1"``.
 - ``finished(call, body, protocol, elapsed_s, verb)``: after the latency is observed, with the
   body the call was given (default: nothing).
-- Per-call state a subclass keeps (a ContextVar) is set in its own ``__call__`` override around
-  ``await super().__call__(...)``.
+- Per-call state travels in one request object that preprocess returns and predict/postprocess
+  receive (the predictor's ``Scoring``, the transformer's ``Ranking``), never in a ContextVar.
 """
 
 from __future__ import annotations
