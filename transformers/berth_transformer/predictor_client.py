@@ -35,19 +35,6 @@ from berth_transformer import metrics
 T = TypeVar("T")
 RETRY_MIN_S = 0.01  # a retry with less time left than this is not worth sending
 PREDICTOR = "predictor"
-_GRPC_OPTIONS = [
-    ("grpc.max_send_message_length", 64 << 20),
-    ("grpc.max_receive_message_length", 64 << 20),
-    # Reconnect quickly after the predictor restarts (gRPC's default backoff grows to 120 s).
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 2000),
-    # Each channel its own connections (gRPC shares them across equal channels by default):
-    # a channel opened to retry after UNAVAILABLE must be a fresh connection.
-    ("grpc.use_local_subchannel_pool", 1),
-]
-
-
 RETRY_BACKOFF_S = 0.05  # doubled per retry
 
 
