@@ -1,4 +1,4 @@
-"""``LabelCache``: the children ``labels()`` gives, bound once; counts land on the exported series."""
+"""``LabelCache``: the children ``labels()`` gives, bound once; counts land on their series."""
 
 from __future__ import annotations
 
