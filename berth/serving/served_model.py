@@ -12,7 +12,8 @@ Around KServe's ``Model.__call__`` (preprocess -> predict -> postprocess) every 
 
 API for a subclass (the predictor's ``OnnxPredictor``, the transformer's ``FeatureTransformer``):
 
-- ``request_seconds`` (class attribute): a Prometheus histogram labelled ``protocol, outcome``.
+- ``request_seconds`` (class attribute): a Prometheus histogram labelled ``protocol, outcome``,
+  best in a :class:`berth.serving.metrics.LabelCache` (its children bound once).
 - ``served_log_name`` (class attribute): the logger of the DEBUG ``request done`` line.
 - ``admission(verb) -> AbstractAsyncContextManager[None]`` (required): entered inside the error
   mapping, around KServe's call; raise a ``BerthError`` to refuse.

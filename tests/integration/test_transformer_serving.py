@@ -308,10 +308,15 @@ def test_v1_v2_rest_and_grpc_return_the_same_scores(stack: Stack) -> None:
     raw = grpc_infer(stack.a_grpc, rows, raw=True)  # raw_input_contents in, raw out
     np.testing.assert_array_equal(np.frombuffer(raw.raw_output_contents[0], "<f4"), scores)
 
-    # Transformer B reaches the same predictor over REST V2: same scores.
+    # Transformer B reaches the same predictor over REST V2, binary tensors both ways: same
+    # scores, and the predictor counts the request under its binary extension's label.
+    binary = "berth_predictor_request_seconds_count"
+    before = scrape(stack.predictor_ports.url).total(binary, protocol="v2-binary", outcome="200")
     status, b_body = v1(stack.b_http, rows)
     assert status == 200
     np.testing.assert_array_equal(f32(b_body["predictions"]), scores)
+    after = scrape(stack.predictor_ports.url).total(binary, protocol="v2-binary", outcome="200")
+    assert after == before + 1
 
     # Input order is kept.
     _, reversed_body = v1(stack.a_http, rows[::-1])

@@ -7,6 +7,7 @@ the accessor in ``kserve_compat`` to change.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -158,3 +159,23 @@ def test_kserve_proto_still_lacks_the_oip_properties_field() -> None:
 def test_model_call_signature_the_served_model_wraps() -> None:
     assert _params(Model.__call__) == ["self", "body", "headers", "verb"], "kserve Model.__call__"
     assert InferenceVerb.PREDICT and InferenceVerb.EXPLAIN
+
+
+def test_kserve_latency_histograms_are_module_globals_model_call_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kserve import metrics as kserve_metrics
+    from kserve import model as kserve_model
+
+    source = inspect.getsource(Model.__call__)
+    for name in compat.KSERVE_LATENCY_HISTOGRAMS:
+        _has(kserve_model, name, f"kserve.model.{name}")
+        monkeypatch.setattr(kserve_model, name, getattr(kserve_model, name))  # restored after
+        assert f"{name}.labels(" in source, f"kserve Model.__call__ no longer times {name}"
+    real = kserve_metrics.PREDICT_HIST_TIME.labels(model_name="m")
+    before = real._sum.get()
+    compat.stop_kserve_latency_histograms()
+    for name in compat.KSERVE_LATENCY_HISTOGRAMS:
+        with getattr(kserve_model, name).labels(model_name="m").time():
+            time.sleep(0.001)
+    assert real._sum.get() == before

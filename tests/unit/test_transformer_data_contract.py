@@ -20,7 +20,7 @@ from berth.artifact import (
 from berth.errors import ContractMismatchError, DependencyUnavailableError
 from berth.featurerepo import ContractFeature
 from berth_transformer import metrics
-from berth_transformer.data_contract import open_contract
+from berth_transformer.data_contract import ServedContract, open_contract
 
 FEATURES = [
     ContractFeature("rating", "float32", "driver_profile", timedelta(days=90)),
@@ -109,3 +109,41 @@ def test_version_1_artifact_has_no_check_and_unknown_views_refuse() -> None:
     assert open_contract(None, FEATURES, {}) is None
     with pytest.raises(ContractMismatchError, match="CONTRACT_POLICY names views"):
         open_contract(_artifact(), FEATURES, {"nope": "reject"})
+
+
+def _reference_bad(check: ServedContract, matrix: np.ndarray) -> np.ndarray:
+    """The check as first written: the bounds, then ``np.isin`` per allowed-set column."""
+    values = matrix[:, check.columns]
+    bad = (values < check.low) | (values > check.high)
+    for j, rule in enumerate(check.rules):
+        if rule.allowed is not None:
+            bad[:, j] = ~np.isin(values[:, j], np.array(rule.allowed, np.float32))
+    return bad
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_vectorised_check_flags_what_isin_per_column_flags(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    features = [
+        *FEATURES,
+        ContractFeature("vehicle_type", "int64", "driver_profile", timedelta(days=90)),
+    ]
+    artifact = _artifact()
+    assert artifact.data_contract is not None
+    artifact.features.append(
+        FeatureSpec(name="vehicle_type", dtype="int64", view="driver_profile", default=2.0)
+    )  # type: ignore[arg-type]
+    artifact.data_contract.features.append(
+        FeatureRule(name="vehicle_type", dtype="int64", allowed=[0.5, 1, 2, 3, 7, 1e9, -4])
+    )
+    check = open_contract(artifact, features, {})
+    assert check is not None
+    pool = np.array([0, 1, 2, 3, 7, -4, 0.5, 1e9, 4, 24, -1, 6, 0.2, 5.5, np.nan, np.inf, -np.inf])
+    matrix = rng.choice(pool, size=(int(rng.integers(1, 64)), len(features))).astype(np.float32)
+    expected = _reference_bad(check, matrix)
+    filled = check.check(copy := matrix.copy())
+    assert filled == int(expected.sum())
+    changed = ~((copy == matrix) | (np.isnan(copy) & np.isnan(matrix)))
+    assert np.array_equal(
+        changed[:, check.columns], expected & (matrix[:, check.columns] != check.defaults)
+    )

@@ -1,4 +1,10 @@
-"""The predictor client over Open Inference V2 REST (JSON): one shared ``aiohttp`` session."""
+"""The predictor client over Open Inference V2 REST: one shared ``aiohttp`` session.
+
+Inference uses the OIP binary tensor extension both ways: the request is the JSON header
+(its length in ``Inference-Header-Content-Length``, the input's ``binary_data_size``) then the
+rows as little-endian FP32 bytes, and asks for ``binary_data_output``; the answer is read as
+binary when it carries the header length, as JSON otherwise (errors, metadata).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ import orjson
 
 from berth.errors import DeadlineExceededError, DependencyUnavailableError
 from berth.observability import outgoing_headers
-from berth.wire import INPUT_NAME, OUTPUT_NAME
+from berth.serving.codec import BINARY_SIZE
+from berth.wire import HEADER_LENGTH, INPUT_NAME, OUTPUT_NAME
 from berth_transformer.predictor_client import (
     PREDICTOR,
     Link,
@@ -22,9 +29,12 @@ from berth_transformer.predictor_client import (
     with_retries,
 )
 
+JSON_HEADERS = {"content-type": "application/json"}
+BINARY_HEADERS = {"content-type": "application/octet-stream"}
+
 
 class RestPredictorClient:
-    """Open Inference V2 over REST (JSON) through one shared aiohttp session."""
+    """Open Inference V2 over REST (binary tensors) through one shared aiohttp session."""
 
     protocol = "v2"
 
@@ -44,20 +54,17 @@ class RestPredictorClient:
         return self._session
 
     async def _call(
-        self, method: str, url: str, body: bytes | None, request_id: str | None
-    ) -> dict[str, Any]:
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[dict[str, Any], memoryview]:
         return await with_retries(
-            lambda left_s: self._call_once(method, url, body, request_id, left_s),
+            lambda left_s: self._call_once(method, url, body, headers, left_s),
             self.link.retries,
             self.timeout_s,
         )
 
     async def _call_once(
-        self, method: str, url: str, body: bytes | None, request_id: str | None, left_s: float
-    ) -> dict[str, Any]:
-        headers = {"content-type": "application/json"}
-        if request_id:
-            headers.update(outgoing_headers(request_id))
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str], left_s: float
+    ) -> tuple[dict[str, Any], memoryview]:
         try:
             async with self._get_session().request(
                 method,
@@ -69,45 +76,81 @@ class RestPredictorClient:
                 payload = await resp.read()
                 if resp.status != 200:
                     raise from_http_error(resp.status, payload, resp.headers)
+                header_length = resp.headers.get(HEADER_LENGTH)
         except TimeoutError:
             raise DeadlineExceededError(PREDICTOR) from None
         except aiohttp.ClientError as exc:
             raise DependencyUnavailableError(PREDICTOR, f"{type(exc).__name__}: {exc}") from None
-        try:
-            result: dict[str, Any] = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            raise PredictorError("predictor answered with invalid JSON") from None
-        return result
+        return split_answer(payload, header_length)
 
     async def metadata(self) -> dict[str, Any]:
-        return await self._call("GET", self.base, None, None)
+        return (await self._call("GET", self.base, None, JSON_HEADERS))[0]
 
     async def infer(self, features: np.ndarray, request_id: str) -> Prediction:
-        # float64 of each float32 value: its JSON text parses back to the same float32 exactly.
-        body = orjson.dumps(
-            {
-                "id": request_id,
-                "inputs": [
-                    {
-                        "name": INPUT_NAME,
-                        "shape": list(features.shape),
-                        "datatype": "FP32",
-                        "data": features.astype(np.float64).ravel(),
-                    }
-                ],
-            },
-            option=orjson.OPT_SERIALIZE_NUMPY,
-        )
+        body, header_length = binary_request(features, request_id)
+        headers = {**BINARY_HEADERS, HEADER_LENGTH: header_length}
+        if request_id:
+            headers.update(outgoing_headers(request_id))
         with Timed(self.protocol):
-            result = await self._call("POST", f"{self.base}/infer", body, request_id)
-            for output in result.get("outputs") or ():
-                if output.get("name") == OUTPUT_NAME:
-                    scores = np.asarray(output.get("data"), dtype=np.float32).ravel()
-                    version = str(result.get("model_version") or "")
-                    return Prediction(checked_scores(scores, len(features)), version)
-            raise PredictorError(f"predictor response has no output {OUTPUT_NAME!r}")
+            result, tail = await self._call("POST", f"{self.base}/infer", body, headers)
+            scores = output_scores(result, tail)
+            version = str(result.get("model_version") or "")
+            return Prediction(checked_scores(scores, len(features)), version)
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def binary_request(features: np.ndarray, request_id: str) -> tuple[bytes, str]:
+    """The inference request with the rows as binary FP32; the JSON header's length."""
+    data = np.ascontiguousarray(features, dtype="<f4")
+    header = orjson.dumps(
+        {
+            "id": request_id,
+            "inputs": [
+                {
+                    "name": INPUT_NAME,
+                    "shape": list(data.shape),
+                    "datatype": "FP32",
+                    "parameters": {BINARY_SIZE: data.nbytes},
+                }
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    )
+    return header + data.tobytes(), str(len(header))
+
+
+def split_answer(payload: bytes, header_length: str | None) -> tuple[dict[str, Any], memoryview]:
+    """An answer's JSON part and the binary data after it (empty for a JSON answer)."""
+    body = memoryview(payload)
+    split = len(body)
+    if header_length is not None:
+        if not header_length.isdigit() or not 0 < int(header_length) <= len(body):
+            raise PredictorError(f"predictor answered a bad {HEADER_LENGTH} {header_length!r}")
+        split = int(header_length)
+    try:
+        result = orjson.loads(body[:split])
+    except orjson.JSONDecodeError:
+        raise PredictorError("predictor answered with invalid JSON") from None
+    if not isinstance(result, dict):
+        raise PredictorError("predictor answered with invalid JSON")
+    return result, body[split:]
+
+
+def output_scores(result: dict[str, Any], tail: memoryview) -> np.ndarray:
+    """The score output, in JSON ``data`` or as its ``binary_data_size`` bytes of the tail
+    (the outputs' binary parts follow the header in output order)."""
+    offset = 0
+    for output in result.get("outputs") or ():
+        size = (output.get("parameters") or {}).get(BINARY_SIZE)
+        if output.get("name") == OUTPUT_NAME:
+            if size is None:
+                return np.asarray(output.get("data"), dtype=np.float32).ravel()
+            if output.get("datatype") != "FP32" or offset + size > len(tail) or size % 4:
+                raise PredictorError(f"predictor answered a bad binary output {OUTPUT_NAME!r}")
+            return np.frombuffer(tail[offset : offset + size], dtype="<f4")
+        offset += size or 0
+    raise PredictorError(f"predictor response has no output {OUTPUT_NAME!r}")

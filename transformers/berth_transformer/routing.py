@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass
 
 from berth.errors import ModelNotFoundError, quote
+from berth.serving.metrics import LabelCache
 from berth_transformer import metrics
 from berth_transformer.predictor_client import PredictorClient
 
@@ -40,11 +41,16 @@ class Route:
     model_version: str = ""
 
 
+_MODEL_REQUESTS = LabelCache(metrics.MODEL_REQUESTS)
+_MODEL_REQUEST_SECONDS = LabelCache(metrics.MODEL_REQUEST_SECONDS)
+_ROUTED = LabelCache(metrics.ROUTED)
+
+
 def observe(route: Route, outcome: str, elapsed_s: float) -> None:
     """Per-version request count and latency (the rollout analyzer's error rate and p99)."""
     version = route.model_version or "unknown"
-    metrics.MODEL_REQUESTS.labels(version, outcome).inc()
-    metrics.MODEL_REQUEST_SECONDS.labels(version, outcome).observe(elapsed_s)
+    _MODEL_REQUESTS.labels(version, outcome).inc()
+    _MODEL_REQUEST_SECONDS.labels(version, outcome).observe(elapsed_s)
 
 
 class Router:
@@ -88,4 +94,4 @@ class Router:
     def answered(self, route: Route, model_version: str) -> None:
         if model_version:
             route.model_version = model_version
-        metrics.ROUTED.labels(route.target, route.model_version or "unknown").inc()
+        _ROUTED.labels(route.target, route.model_version or "unknown").inc()
