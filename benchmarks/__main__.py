@@ -269,7 +269,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from benchmarks.compare import DEFAULT_ARTIFACT
+    from benchmarks.compare_plans import DEFAULT_ARTIFACT
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
