@@ -87,6 +87,37 @@ async def compare_reads(
     commands = [feast_commands(store, service, rows) for rows in pool]
     notes: list[str] = []
 
+    readers = _baseline_readers(store, service, pool, commands, (sync_client, async_client))
+    berth = _berth_reader(store, defaults, notes, "auto")
+    berth_feast = _berth_reader(store, defaults, notes, "feast")
+    if berth is not None and berth_feast is not None:
+        readers["berth"] = berth(pool)
+        readers["berth_feast_source"] = berth_feast(pool)
+
+    latencies = await _interleaved(readers, len(pool), reads, rounds)
+    result: dict[str, Any] = {
+        "candidates": candidates,
+        "reads_per_reader": reads,
+        "redis_commands_per_read": len(commands[0]),
+        "notes": notes,
+    }
+    for name, values in latencies.items():
+        result[name] = _percentiles(values)
+    if berth is not None and berth_feast is not None:
+        result["berth_matches_feast_sdk"] = await _same_matrix(
+            berth(pool), berth_feast(pool), len(pool)
+        )
+    sync_client.close()
+    await async_client.aclose()
+    return result
+
+
+def _baseline_readers(
+    store: Any, service: Any, pool: list[Any], commands: list[Any], clients: tuple[Any, Any]
+) -> dict[str, Callable[[int], Any]]:
+    """The floor (one pipelined HMGET per command, sync and async) and Feast's SDK."""
+    sync_client, async_client = clients
+
     def floor(i: int) -> Any:
         with sync_client.pipeline(transaction=False) as pipe:
             for key, fields in commands[i]:
@@ -108,39 +139,21 @@ async def compare_reads(
         response = await store.get_online_features_async(features=service, entity_rows=rows)
         return response.to_dict()
 
-    readers: dict[str, Callable[[int], Any]] = {
+    return {
         "redis_floor": floor,
         "redis_floor_async": floor_async,
         "feast_sdk": feast_sdk,
         "feast_sdk_async": feast_sdk_async,
     }
-    berth = _berth_reader(store, defaults, notes, "auto")
-    berth_feast = _berth_reader(store, defaults, notes, "feast")
-    if berth is not None and berth_feast is not None:
-        readers["berth"] = berth(pool)
-        readers["berth_feast_source"] = berth_feast(pool)
 
-    latencies = await _interleaved(readers, len(pool), reads, rounds)
-    result: dict[str, Any] = {
-        "candidates": candidates,
-        "reads_per_reader": reads,
-        "redis_commands_per_read": len(commands[0]),
-        "notes": notes,
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ms = np.asarray(values) * 1000
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 4),
+        "p90_ms": round(float(np.percentile(ms, 90)), 4),
+        "p99_ms": round(float(np.percentile(ms, 99)), 4),
     }
-    for name, values in latencies.items():
-        ms = np.asarray(values) * 1000
-        result[name] = {
-            "p50_ms": round(float(np.percentile(ms, 50)), 4),
-            "p90_ms": round(float(np.percentile(ms, 90)), 4),
-            "p99_ms": round(float(np.percentile(ms, 99)), 4),
-        }
-    if berth is not None and berth_feast is not None:
-        result["berth_matches_feast_sdk"] = await _same_matrix(
-            berth(pool), berth_feast(pool), len(pool)
-        )
-    sync_client.close()
-    await async_client.aclose()
-    return result
 
 
 def _berth_reader(
