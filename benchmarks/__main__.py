@@ -133,14 +133,14 @@ def _predictor_gpu(args: argparse.Namespace) -> int:
 
 
 def _features(args: argparse.Namespace) -> int:
-    from benchmarks import features_bench
+    from benchmarks import features_read
     from benchmarks.workspace import Workspace
 
     with tempfile.TemporaryDirectory(prefix="berth-bench-") as tmp:
         ws = Workspace(Path(tmp), Path(args.artifact).resolve(), args.data and Path(args.data))
         try:
             ws.start()
-            result = features_bench.run(ws, args.candidates, args.reads)
+            result = features_read.run(ws, args.candidates, args.reads)
         finally:
             ws.close()
     print(json.dumps(result, indent=2))

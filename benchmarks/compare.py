@@ -31,7 +31,7 @@ from typing import Any
 from benchmarks import (
     cache_bench,
     compare_summary,
-    features_bench,
+    features_read,
     machine,
     peers,
     predictor_bench,
@@ -125,7 +125,7 @@ class _Run:
             list(plan.widths),
         )
         self.steps.mark("predictor_kernels")
-        features = features_bench.run(s.ws, opts.candidates, plan.feature_reads)
+        features = features_read.run(s.ws, opts.candidates, plan.feature_reads)
         self.steps.mark("feature_read")
         breakdowns = {
             stack.name: stages.breakdown(

@@ -14,7 +14,8 @@ the same Redis, in interleaved rounds, one read at a time on one event loop:
   Redis itself, nothing else. ``redis_floor_async`` is the same through ``redis.asyncio``.
 
 ``berth_matches_feast_sdk`` checks that both Berth sources return the same matrix. The same
-readers on a 3-master Redis Cluster come under ``cluster`` (``benchmarks.features_cluster``).
+readers on a 3-master Redis Cluster come under ``cluster`` (``benchmarks.features_cluster``;
+``benchmarks.features_read`` runs both).
 """
 
 from __future__ import annotations
@@ -242,15 +243,3 @@ def ratios(result: dict[str, Any]) -> dict[str, float]:
         if name in result:
             out[f"{name}_over_floor"] = round(result[name]["p50_ms"] / floor, 2)
     return out
-
-
-def run(ws: Workspace, candidates: int, reads: int, cluster: bool = True) -> dict[str, Any]:
-    """The plain-Redis rows, then (``cluster``) the Redis Cluster rows under ``"cluster"``
-    (``benchmarks.features_cluster``)."""
-    result = asyncio.run(compare_reads(ws, candidates, reads))
-    result["ratios_p50"] = ratios(result)
-    if cluster:
-        from benchmarks import features_cluster
-
-        result["cluster"] = features_cluster.run(ws, candidates, reads)
-    return result
