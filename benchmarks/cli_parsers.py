@@ -11,14 +11,14 @@ from benchmarks.payloads import PROTOCOLS
 
 def add_commands(sub: Any) -> None:
     """Add every command to the ``python -m benchmarks`` subparsers ``sub``."""
-    _compare(sub)
-    _load(sub)
-    _components(sub)
-    _studies(sub)
-    _tools(sub)
+    _compare_parser(sub)
+    _load_parsers(sub)
+    _component_parsers(sub)
+    _study_parsers(sub)
+    _tool_parsers(sub)
 
 
-def _compare(sub: Any) -> None:
+def _compare_parser(sub: Any) -> None:
     """ "compare": every benchmark in one run."""
     c = sub.add_parser("compare", help="everything: e2e Berth vs baseline, components, report")
     c.add_argument("--out", required=True, help="results.json, report.md, latency.png go here")
@@ -51,7 +51,7 @@ def _compare(sub: Any) -> None:
     )
 
 
-def _load(sub: Any) -> None:
+def _load_parsers(sub: Any) -> None:
     """ "load" and "sweep": open-loop load against a running server."""
     lo = sub.add_parser("load", help="one open-loop point against a running loopback server")
     add_load_args(lo, "requests per second")
@@ -66,7 +66,7 @@ def _load(sub: Any) -> None:
     sw.add_argument("--pid", type=int, action="append", default=[], help="server pid to meter")
 
 
-def _components(sub: Any) -> None:
+def _component_parsers(sub: Any) -> None:
     """ "predictor" and "features": one component alone."""
     pr = sub.add_parser("predictor", help="ORT int8 vs fp32 vs torch eager, in-process")
     pr.add_argument("--artifact", default=str(DEFAULT_ARTIFACT))
@@ -88,7 +88,7 @@ def _components(sub: Any) -> None:
     fe.add_argument("--reads", type=int, default=1000)
 
 
-def _studies(sub: Any) -> None:
+def _study_parsers(sub: Any) -> None:
     """ "canary" and "explain": rollout analysis and explainer studies."""
     ca = sub.add_parser("canary", help="false-alarm and miss rates of rollout analyze (A/A, A/B)")
     ca.add_argument("--out", required=True, help="canary.json and canary.md go here")
@@ -109,7 +109,7 @@ def _studies(sub: Any) -> None:
     ex.add_argument("--explainers", type=int, default=2, help="explain clients in the load")
 
 
-def _tools(sub: Any) -> None:
+def _tool_parsers(sub: Any) -> None:
     """ "report", "capacity" and "batch"."""
     rp = sub.add_parser("report", help="rewrite report.md and latency.png from results.json")
     rp.add_argument("--out", required=True)
