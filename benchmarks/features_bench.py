@@ -14,7 +14,8 @@ the same Redis, in interleaved rounds, one read at a time on one event loop:
   Redis itself, nothing else. ``redis_floor_async`` is the same through ``redis.asyncio``.
 
 ``berth_matches_feast_sdk`` checks that both Berth sources return the same matrix. The same
-readers on a 3-master Redis Cluster come under ``cluster`` (``benchmarks.features_cluster``).
+readers on a 3-master Redis Cluster come under ``cluster`` (``benchmarks.features_cluster``;
+``benchmarks.features_read`` runs both).
 """
 
 from __future__ import annotations
@@ -87,6 +88,37 @@ async def compare_reads(
     commands = [feast_commands(store, service, rows) for rows in pool]
     notes: list[str] = []
 
+    readers = _baseline_readers(store, service, pool, commands, (sync_client, async_client))
+    berth = _berth_reader(store, defaults, notes, "auto")
+    berth_feast = _berth_reader(store, defaults, notes, "feast")
+    if berth is not None and berth_feast is not None:
+        readers["berth"] = berth(pool)
+        readers["berth_feast_source"] = berth_feast(pool)
+
+    latencies = await _interleaved(readers, len(pool), reads, rounds)
+    result: dict[str, Any] = {
+        "candidates": candidates,
+        "reads_per_reader": reads,
+        "redis_commands_per_read": len(commands[0]),
+        "notes": notes,
+    }
+    for name, values in latencies.items():
+        result[name] = _percentiles(values)
+    if berth is not None and berth_feast is not None:
+        result["berth_matches_feast_sdk"] = await _same_matrix(
+            berth(pool), berth_feast(pool), len(pool)
+        )
+    sync_client.close()
+    await async_client.aclose()
+    return result
+
+
+def _baseline_readers(
+    store: Any, service: Any, pool: list[Any], commands: list[Any], clients: tuple[Any, Any]
+) -> dict[str, Callable[[int], Any]]:
+    """The floor (one pipelined HMGET per command, sync and async) and Feast's SDK."""
+    sync_client, async_client = clients
+
     def floor(i: int) -> Any:
         with sync_client.pipeline(transaction=False) as pipe:
             for key, fields in commands[i]:
@@ -108,39 +140,21 @@ async def compare_reads(
         response = await store.get_online_features_async(features=service, entity_rows=rows)
         return response.to_dict()
 
-    readers: dict[str, Callable[[int], Any]] = {
+    return {
         "redis_floor": floor,
         "redis_floor_async": floor_async,
         "feast_sdk": feast_sdk,
         "feast_sdk_async": feast_sdk_async,
     }
-    berth = _berth_reader(store, defaults, notes, "auto")
-    berth_feast = _berth_reader(store, defaults, notes, "feast")
-    if berth is not None and berth_feast is not None:
-        readers["berth"] = berth(pool)
-        readers["berth_feast_source"] = berth_feast(pool)
 
-    latencies = await _interleaved(readers, len(pool), reads, rounds)
-    result: dict[str, Any] = {
-        "candidates": candidates,
-        "reads_per_reader": reads,
-        "redis_commands_per_read": len(commands[0]),
-        "notes": notes,
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ms = np.asarray(values) * 1000
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 4),
+        "p90_ms": round(float(np.percentile(ms, 90)), 4),
+        "p99_ms": round(float(np.percentile(ms, 99)), 4),
     }
-    for name, values in latencies.items():
-        ms = np.asarray(values) * 1000
-        result[name] = {
-            "p50_ms": round(float(np.percentile(ms, 50)), 4),
-            "p90_ms": round(float(np.percentile(ms, 90)), 4),
-            "p99_ms": round(float(np.percentile(ms, 99)), 4),
-        }
-    if berth is not None and berth_feast is not None:
-        result["berth_matches_feast_sdk"] = await _same_matrix(
-            berth(pool), berth_feast(pool), len(pool)
-        )
-    sync_client.close()
-    await async_client.aclose()
-    return result
 
 
 def _berth_reader(
@@ -229,15 +243,3 @@ def ratios(result: dict[str, Any]) -> dict[str, float]:
         if name in result:
             out[f"{name}_over_floor"] = round(result[name]["p50_ms"] / floor, 2)
     return out
-
-
-def run(ws: Workspace, candidates: int, reads: int, cluster: bool = True) -> dict[str, Any]:
-    """The plain-Redis rows, then (``cluster``) the Redis Cluster rows under ``"cluster"``
-    (``benchmarks.features_cluster``)."""
-    result = asyncio.run(compare_reads(ws, candidates, reads))
-    result["ratios_p50"] = ratios(result)
-    if cluster:
-        from benchmarks import features_cluster
-
-        result["cluster"] = features_cluster.run(ws, candidates, reads)
-    return result

@@ -21,118 +21,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import json
 import math
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 
-from benchmarks import payloads
-from berth.loadtest import grpc_request, send_on_schedule
+from benchmarks.loadgen_senders import OK, Sender, grpc_sender, rest_sender
+from benchmarks.loadgen_spec import LoadResult, LoadSpec, RemoteTargetRefused, refuse_remote
+from berth.loadtest import send_on_schedule
 
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+__all__ = [
+    "LoadResult",
+    "LoadSpec",
+    "LoadWorker",
+    "RemoteTargetRefused",
+    "refuse_remote",
+    "run_point",
+    "run_sync",
+    "schedule",
+    "summarize",
+]
+
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9}
-OK = "ok"
-
-
-@dataclass(frozen=True)
-class LoadSpec:
-    """One point: ``rate`` requests/s of ``protocol`` to ``target`` for ``duration_s``."""
-
-    protocol: str  # "v1" | "v2" | "grpc-v2" | "v2-binary" (REST V2, binary tensor extension)
-    target: str  # REST: http://127.0.0.1:PORT; gRPC: 127.0.0.1:PORT
-    rate: float
-    duration_s: float
-    arrivals: str = "constant"  # "constant" | "poisson"
-    warmup_s: float = 0.5  # sent at the same rate first, not counted
-    candidates: int = 10  # rows per request
-    payload: str = "ranking"  # "ranking" (transformer) | "features" (predictor alone, V2 only)
-    model: str = payloads.MODEL
-    max_outstanding: int = 512
-    timeout_s: float = 2.0
-    seed: int = 0
-    keep_latencies: bool = False  # also return every measured latency (for pooling points)
-    allow_remote: bool = False  # a target off this machine (``--allow-remote``: your own stack)
-    drivers: tuple[int, int] = (1001, 1120)
-    customers: tuple[int, int] = (1, 400)
-    label: str = ""
-
-    def check(self) -> None:
-        if self.protocol not in payloads.PROTOCOLS:
-            raise ValueError(f"protocol must be one of {payloads.PROTOCOLS}, got {self.protocol}")
-        if self.payload not in ("ranking", "features"):
-            raise ValueError(f"payload must be ranking or features, got {self.payload}")
-        if self.payload == "features" and self.protocol == "v1":
-            raise ValueError("the predictor alone speaks V2 (protocol v2 or grpc-v2)")
-        if self.protocol == "v2-binary" and self.payload != "features":
-            raise ValueError("v2-binary sends model rows: use it with --payload features")
-        if self.arrivals not in ("constant", "poisson"):
-            raise ValueError(f"arrivals must be constant or poisson, got {self.arrivals}")
-        if not (0 < self.rate <= 100_000):
-            raise ValueError(f"rate must be in (0, 100000], got {self.rate}")
-        if not (0 < self.duration_s <= 600) or not (0 <= self.warmup_s <= 60):
-            raise ValueError("duration_s must be in (0, 600] and warmup_s in [0, 60]")
-        refuse_remote(self.target, self.allow_remote)
-
-
-class RemoteTargetRefused(ValueError):
-    """A non-loopback target without ``allow_remote``: nothing was sent."""
-
-
-def refuse_remote(target: str, allow_remote: bool) -> None:
-    """Raise :class:`RemoteTargetRefused` for a target off this machine unless allowed."""
-    host = _host(target)
-    if allow_remote or _is_loopback(host):
-        return
-    raise RemoteTargetRefused(
-        f"refusing to send load to {host or target!r}: not a loopback address (127.0.0.1, ::1, "
-        "localhost). Load tests reach only this machine unless you say otherwise: pass "
-        "--allow-remote to load a stack you own (nothing was sent)."
-    )
-
-
-@dataclass
-class LoadResult:
-    """What one point measured. Latencies in milliseconds, from the intended send time."""
-
-    spec: dict[str, Any]
-    sent: int = 0  # in the measured window
-    ok: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-    achieved_rps: float = 0.0
-    latency_ms: dict[str, float] = field(default_factory=dict)
-    service_ms: dict[str, float] = field(default_factory=dict)  # from the actual send
-    send_lag_ms: dict[str, float] = field(default_factory=dict)  # actual - intended send
-    completed_total: int = 0  # warm-up included: the denominator of CPU per request
-    wall_s: float = 0.0
-    latencies_ms: list[float] | None = None  # with spec.keep_latencies
-
-    @property
-    def error_count(self) -> int:
-        return sum(self.errors.values())
-
-
-def _is_loopback(host: str) -> bool:
-    if host in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback  # all of 127.0.0.0/8
-    except ValueError:
-        return False
-
-
-def _host(target: str) -> str:
-    if "://" in target:
-        return urlparse(target).hostname or ""
-    host = target.rsplit(":", 1)[0]
-    return host.strip("[]")
 
 
 def schedule(rate: float, seconds: float, arrivals: str, seed: int) -> np.ndarray:
@@ -157,97 +72,12 @@ def summarize(values_ms: np.ndarray) -> dict[str, float]:
     return {k: round(v, 3) for k, v in out.items()}
 
 
-Sender = Callable[[int], Awaitable[str]]
-
-
-async def _rest_sender(spec: LoadSpec, stack: Any) -> tuple[Sender, Callable[[], Awaitable[None]]]:
-    import aiohttp
-
-    headers = [{"content-type": "application/json"}]
-    if spec.protocol == "v2-binary":
-        rows = payloads.feature_rows(64, spec.candidates, seed=spec.seed)
-        binary = [payloads.predictor_v2_binary_body(m) for m in rows]
-        bodies = [body for body, _ in binary]
-        headers = [
-            {"content-type": "application/octet-stream", payloads.BINARY_HEADER: str(n)}
-            for _, n in binary
-        ]
-    elif spec.payload == "features":
-        bodies = [
-            payloads.predictor_v2_body(m)
-            for m in payloads.feature_rows(64, spec.candidates, seed=spec.seed)
-        ]
-    else:
-        rows = payloads.ranking_requests(
-            256, spec.candidates, spec.seed, spec.drivers, spec.customers
-        )
-        encode = payloads.v1_body if spec.protocol == "v1" else payloads.v2_body
-        bodies = [encode(r) for r in rows]
-    url = spec.target.rstrip("/") + payloads.rest_path(spec.protocol, spec.model)
-    connector = aiohttp.TCPConnector(limit=spec.max_outstanding, force_close=False)
-    session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
-    timeout = aiohttp.ClientTimeout(total=spec.timeout_s)
-
-    async def send(i: int) -> str:
-        try:
-            async with session.post(
-                url,
-                data=bodies[i % len(bodies)],
-                headers=headers[i % len(headers)],
-                timeout=timeout,
-            ) as resp:
-                await resp.read()
-                return OK if resp.status == 200 else str(resp.status)
-        except TimeoutError:
-            return "timeout"
-        except aiohttp.ClientError as exc:
-            return type(exc).__name__
-        except OSError:
-            return "oserror"
-
-    async def close() -> None:
-        await session.close()
-
-    return send, close
-
-
-async def _grpc_sender(spec: LoadSpec, stack: Any) -> tuple[Sender, Callable[[], Awaitable[None]]]:
-    import grpc
-    from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
-
-    if spec.payload == "features":
-        requests = [
-            payloads.predictor_grpc_request(m, spec.model)
-            for m in payloads.feature_rows(64, spec.candidates, seed=spec.seed)
-        ]
-    else:
-        rows = payloads.ranking_requests(
-            256, spec.candidates, spec.seed, spec.drivers, spec.customers
-        )
-        requests = [grpc_request(r, spec.model) for r in rows]
-    channel = grpc.aio.insecure_channel(spec.target)
-    stub = GRPCInferenceServiceStub(channel)
-
-    async def send(i: int) -> str:
-        try:
-            await stub.ModelInfer(requests[i % len(requests)], timeout=spec.timeout_s)
-            return OK
-        except grpc.aio.AioRpcError as exc:
-            code = exc.code()
-            return "timeout" if code == grpc.StatusCode.DEADLINE_EXCEEDED else f"grpc:{code.name}"
-
-    async def close() -> None:
-        await channel.close()
-
-    return send, close
-
-
 async def run_point(spec: LoadSpec) -> LoadResult:
     """Send ``spec.rate`` requests/s for ``warmup_s + duration_s``; summarize the window."""
     spec.check()
     offsets = schedule(spec.rate, spec.warmup_s + spec.duration_s, spec.arrivals, spec.seed)
     async with contextlib.AsyncExitStack() as stack:
-        make = _grpc_sender if spec.protocol == "grpc-v2" else _rest_sender
+        make = grpc_sender if spec.protocol == "grpc-v2" else rest_sender
         send, close = await make(spec, stack)
         await _prime(send)
         done = await send_on_schedule(

@@ -24,7 +24,7 @@ from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
 from benchmarks.stacks import READY_TIMEOUT_S, BerthStack
 from berth.local import SHADOW_NICE
-from berth.scrape import scrape
+from berth.scrape import Metrics, scrape
 from berth.stack import LOOPBACK, Ports, Stack, predictor_process, transformer_process
 
 
@@ -52,22 +52,40 @@ def run(
     with Stack() as processes:
         processes.start("shadow", shadow).wait_ready(READY_TIMEOUT_S)
         processes.start("mirrored", mirrored).wait_ready(READY_TIMEOUT_S)
-        targets = {"off": berth.url, "on": url}
-        points: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
-        for target in targets.values():  # warm both
-            worker.run(replace(base, target=target, rate=rate, duration_s=1.0, label="warm"))
-        for r in range(rounds):
-            order = ("off", "on") if r % 2 == 0 else ("on", "off")
-            for name in order:
-                spec = replace(
-                    base,
-                    target=targets[name],
-                    rate=rate,
-                    label=f"shadow-{name}",
-                    keep_latencies=True,
-                )
-                points[name].append(worker.run(spec))
+        points = _alternate(worker, {"off": berth.url, "on": url}, base, rate, rounds)
         metrics = scrape(url)
+    return _summary(points, metrics, base.duration_s, rate, rounds)
+
+
+def _alternate(
+    worker: LoadWorker, targets: dict[str, str], base: LoadSpec, rate: float, rounds: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Warm both targets, then ``rounds`` points each, alternating which goes first."""
+    points: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    for target in targets.values():  # warm both
+        worker.run(replace(base, target=target, rate=rate, duration_s=1.0, label="warm"))
+    for r in range(rounds):
+        order = ("off", "on") if r % 2 == 0 else ("on", "off")
+        for name in order:
+            spec = replace(
+                base,
+                target=targets[name],
+                rate=rate,
+                label=f"shadow-{name}",
+                keep_latencies=True,
+            )
+            points[name].append(worker.run(spec))
+    return points
+
+
+def _summary(
+    points: dict[str, list[dict[str, Any]]],
+    metrics: Metrics,
+    point_s: float,
+    rate: float,
+    rounds: int,
+) -> dict[str, Any]:
+    """Percentiles over each side's pooled latencies, the shadow's own counters, the ratios."""
     observed = metrics.total("berth_transformer_shadow_delta_count")
     dropped = metrics.total("berth_transformer_shadow_dropped_total")
     errors = metrics.total("berth_transformer_shadow_errors_total")
@@ -83,7 +101,7 @@ def run(
     out: dict[str, Any] = {
         "rate": rate,
         "rounds": rounds,
-        "point_s": base.duration_s,
+        "point_s": point_s,
         "requests": {name: len(pooled[name]) for name in points},
         "p50_ms": {name: percentile(name, 50) for name in points},
         "p99_ms": {name: percentile(name, 99) for name in points},

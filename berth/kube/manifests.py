@@ -12,10 +12,8 @@ overlay therefore gives exactly the overlay's Helm render (tests/k8s checks it).
 
 from __future__ import annotations
 
-import copy
 import difflib
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,22 @@ from berth.kube.chart import (
     render_objects,
     scenario_values,
 )
+from berth.kube.json_diff import json_patch
+from berth.kube.manifest_yaml import dump, file_name
+
+__all__ = [
+    "MANIFESTS_DIR",
+    "MANIFEST_API_VERSIONS",
+    "OVERLAYS",
+    "Drift",
+    "check_manifests",
+    "dump",
+    "file_name",
+    "json_patch",
+    "manifest_objects",
+    "render_manifests",
+    "write_manifests",
+]
 
 MANIFESTS_DIR = REPO_ROOT / "manifests"
 BASE_SCENARIO = "default"
@@ -78,81 +92,6 @@ class Drift:
         for path, diff in self.changed.items():
             lines.append(f"differs: {path}\n{diff}")
         return "\n".join(lines)
-
-
-# -- YAML out --------------------------------------------------------------------------------
-
-
-@cache
-def _dumper() -> Any:
-    """A SafeDumper writing multi-line strings (scripts, configs) as literal blocks."""
-    import yaml
-
-    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-        literal = "\n" in value and all(line == line.rstrip() for line in value.split("\n"))
-        return dumper.represent_scalar(
-            "tag:yaml.org,2002:str", value, style="|" if literal else None
-        )
-
-    dumper: Any = type("LiteralDumper", (yaml.SafeDumper,), {})
-    dumper.add_representer(str, text)
-    return dumper
-
-
-def dump(data: Any) -> str:
-    """Block-style YAML in the objects' own key order."""
-    import yaml
-
-    out: str = yaml.dump(
-        data, Dumper=_dumper(), sort_keys=False, default_flow_style=False, width=4096
-    )
-    return out
-
-
-def file_name(obj: Obj) -> str:
-    _, kind, _, name = key(obj)
-    return f"{kind.lower()}-{name}.yaml"
-
-
-# -- diff as RFC 6902 ----------------------------------------------------------------------------
-
-
-def json_patch(old: Any, new: Any) -> list[dict[str, Any]]:
-    """RFC 6902 operations turning ``old`` into ``new`` (``jsonpatch.make_patch``), each change
-    inside a named list item (env var, container, port) preceded by a ``test`` of that name:
-    readable, and kustomize refuses the patch if the base's list order ever changes under it."""
-    import jsonpatch
-
-    doc = copy.deepcopy(old)
-    out: list[dict[str, Any]] = []
-    named: list[tuple[str, Any]] = []  # the named items the previous operation was inside
-    for op in jsonpatch.make_patch(old, new).patch:
-        items = _named_items(doc, op["path"], op["op"] != "add")
-        out += [
-            {"op": "test", "path": path, "value": name}
-            for path, name in items
-            if (path, name) not in named
-        ]
-        named = items
-        out.append(op)
-        doc = jsonpatch.apply_patch(doc, [op], in_place=True)
-    return out
-
-
-def _named_items(doc: Any, path: str, itself: bool) -> list[tuple[str, Any]]:
-    """(pointer, name) of each list item with a ``name`` that holds ``path`` (or, with
-    ``itself``, is at ``path``), outermost first."""
-    from jsonpointer import JsonPointer
-
-    parts = JsonPointer(path).parts
-    found: list[tuple[str, Any]] = []
-    node = doc
-    for depth, part in enumerate(parts if itself else parts[:-1]):
-        in_list = isinstance(node, list)
-        node = node[int(part)] if in_list else node[part]
-        if in_list and isinstance(node, dict) and "name" in node:
-            found.append((JsonPointer.from_parts([*parts[: depth + 1], "name"]).path, node["name"]))
-    return found
 
 
 # -- render --------------------------------------------------------------------------------------

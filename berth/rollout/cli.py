@@ -38,6 +38,16 @@ def percent(text: str) -> int:
 
 def add_rollout_commands(sub: Any) -> None:
     """Add ``rollout`` and its subcommands to the ``berth`` subparsers ``sub``."""
+    parents = _parents()
+    rollout = sub.add_parser("rollout", help="canary, promote, roll back, shadow, analyze")
+    cmds = rollout.add_subparsers(dest="rollout_command", required=True)
+
+    _traffic_commands(cmds, *parents)
+    _analyze_command(cmds, *parents)
+
+
+def _parents() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The options shared by the commands: the target isvc, a change's output, the layer."""
     target = argparse.ArgumentParser(add_help=False)
     target.add_argument(
         "isvc", nargs="?", default=DEFAULT_ISVC, help=f"InferenceService (default {DEFAULT_ISVC})"
@@ -65,10 +75,16 @@ def add_rollout_commands(sub: Any) -> None:
         help="traffic layer; auto: the transformer when its canary is set, else KServe's",
     )
     layer.add_argument("--name", help="Standard mode: which spec.canary[] entry (predictor name)")
+    return target, change, layer
 
-    rollout = sub.add_parser("rollout", help="canary, promote, roll back, shadow, analyze")
-    cmds = rollout.add_subparsers(dest="rollout_command", required=True)
 
+def _traffic_commands(
+    cmds: Any,
+    target: argparse.ArgumentParser,
+    change: argparse.ArgumentParser,
+    layer: argparse.ArgumentParser,
+) -> None:
+    """status, canary, promote, rollback, shadow."""
     status = cmds.add_parser("status", parents=[target], help="where the traffic goes")
     status.add_argument(
         "-o", "--output", choices=["text", "json"], default="text", help="output format"
@@ -110,6 +126,13 @@ def add_rollout_commands(sub: Any) -> None:
     shadow.add_argument("--storage-uri", help="with --enable --emit-values: the shadow's model")
     shadow.set_defaults(func=_shadow)
 
+
+def _analyze_command(
+    cmds: Any,
+    target: argparse.ArgumentParser,
+    change: argparse.ArgumentParser,
+    layer: argparse.ArgumentParser,
+) -> None:
     analyze = cmds.add_parser(
         "analyze",
         parents=[target, change, layer],

@@ -23,243 +23,35 @@ Per mode (see docs/rollouts.md):
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from berth.rollout import isvc as iv
+from berth.rollout.canary_patches import CANARY_REFUSED, MODEL_SPECS, canary, default_canary_name
 from berth.rollout.errors import RolloutError
-from berth.rollout.jsonpatch import JsonPatch, apply_json_patch, pointer
+from berth.rollout.jsonpatch import JsonPatch, pointer
 from berth.rollout.modes import Mode
-
-CONTENT_TYPE = "application/json-patch+json"
-MODEL_SPECS = frozenset(
-    [
-        "model",
-        "huggingface",
-        "lightgbm",
-        "onnx",
-        "paddle",
-        "pmml",
-        "pytorch",
-        "sklearn",
-        "tensorflow",
-        "triton",
-        "xgboost",
-    ]
+from berth.rollout.patch_ops import (
+    CONTENT_TYPE,
+    Patch,
+    check_percent,
+    env_entry_ops,
+    guard,
+    model_uri_ops,
+    transformer,
 )
-"""Predictor keys holding a model container spec; in a ``spec.canary[]`` entry each requires
-``name`` (KServe's CRD), which the primary's may omit."""
-CANARY_REFUSED = ("maxReplicas", "scaleMetric", "scaleTarget", "autoScaling")
-"""Scale fields KServe's admission webhook refuses on a ``spec.canary[]`` predictor (kserve/kserve
-``pkg/apis/serving/v1beta1/inference_service_validation.go``): a canary runs a fixed
-``minReplicas`` replicas, here the primary's (at most the stable one's, as the webhook asks)."""
-_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
-
-@dataclass(frozen=True)
-class Patch:
-    """One JSON Patch and what it does, in words."""
-
-    mode: Mode
-    summary: str
-    ops: JsonPatch
-
-    @property
-    def changes(self) -> bool:
-        return any(op["op"] != "test" for op in self.ops)
-
-    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """The object as the API server would store it (raises ``PatchConflict``)."""
-        result: dict[str, Any] = apply_json_patch(obj, self.ops)
-        return result
-
-
-def check_percent(percent: int) -> int:
-    if not 0 <= percent <= 100:
-        raise RolloutError(f"--percent must be within 0..100, got {percent}")
-    return percent
-
-
-def _guard(obj: dict[str, Any]) -> JsonPatch:
-    version = (obj.get("metadata") or {}).get("resourceVersion")
-    if not version:
-        return []
-    return [{"op": "test", "path": "/metadata/resourceVersion", "value": version}]
-
-
-def _env_ops(
-    base: iv.Parts, container: dict[str, Any], set_: dict[str, str], unset: tuple[str, ...] = ()
-) -> JsonPatch:
-    """Ops that set and remove env entries of ``container`` (at ``base``), names tested."""
-    if "env" not in container:
-        entries = [{"name": k, "value": v} for k, v in set_.items()]
-        return [{"op": "add", "path": pointer(*base, "env"), "value": entries}] if entries else []
-    ops: JsonPatch = []
-    appends: JsonPatch = []
-    for name, value in set_.items():
-        index = iv.env_index(container, name)
-        if index is None:
-            appends.append(
-                {
-                    "op": "add",
-                    "path": pointer(*base, "env", "-"),
-                    "value": {"name": name, "value": value},
-                }
-            )
-        else:
-            ops.append({"op": "test", "path": pointer(*base, "env", index, "name"), "value": name})
-            ops.append(
-                {
-                    "op": "replace",
-                    "path": pointer(*base, "env", index),
-                    "value": {"name": name, "value": value},
-                }
-            )
-    found = sorted(
-        (i for n in unset if (i := iv.env_index(container, n)) is not None), reverse=True
-    )
-    for index in found:
-        name = container["env"][index]["name"]
-        ops.append({"op": "test", "path": pointer(*base, "env", index, "name"), "value": name})
-        ops.append({"op": "remove", "path": pointer(*base, "env", index)})
-    return ops + appends
-
-
-def _transformer(obj: dict[str, Any]) -> tuple[iv.Parts, dict[str, Any]]:
-    found = iv.transformer_container(obj)
-    if found is None:
-        raise RolloutError(
-            f"{iv.name_of(obj)} has no spec.transformer.containers: the transformer canary and "
-            "shadow need Berth's transformer"
-        )
-    index, container = found
-    return ("spec", "transformer", "containers", index), container
-
-
-def _uri_ops(base: iv.Parts, predictor: dict[str, Any], uri: str) -> tuple[JsonPatch, str]:
-    slot = iv.model_uri_slot(predictor)
-    ops: JsonPatch = []
-    if slot.guard is not None:
-        ops.append({"op": "test", "path": pointer(*base, *slot.guard[0]), "value": slot.guard[1]})
-    ops.append({"op": "replace", "path": pointer(*base, *slot.parts), "value": uri})
-    return ops, slot.where
-
-
-def _set_in(doc: dict[str, Any], parts: iv.Parts, value: str) -> None:
-    node: Any = doc
-    for part in parts[:-1]:
-        node = node[part]
-    node[parts[-1]] = value
-
-
-def default_canary_name(storage_uri: str) -> str:
-    """``canary-<7 hex of the URI>``: one name per model, valid as a predictor name."""
-    return "canary-" + hashlib.sha256(storage_uri.encode()).hexdigest()[:7]
-
-
-# -- canary -------------------------------------------------------------------------------------
-
-
-def canary(
-    obj: dict[str, Any],
-    percent: int,
-    mode: Mode,
-    *,
-    storage_uri: str | None = None,
-    host: str | None = None,
-    name: str | None = None,
-) -> Patch:
-    """Send ``percent`` % of traffic to the canary, creating it where the mode allows."""
-    check_percent(percent)
-    if mode is Mode.KNATIVE:
-        return _canary_knative(obj, percent, storage_uri)
-    if mode is Mode.STANDARD:
-        return _canary_standard(obj, percent, storage_uri, name)
-    if storage_uri is not None:
-        raise RolloutError(
-            "--storage-uri is for KServe canaries; the transformer canary's model is whatever "
-            "--host serves"
-        )
-    return _canary_transformer(obj, percent, host)
-
-
-def _canary_knative(obj: dict[str, Any], percent: int, uri: str | None) -> Patch:
-    predictor = iv.spec(obj)["predictor"]
-    ops = [
-        *_guard(obj),
-        {"op": "add", "path": "/spec/predictor/canaryTrafficPercent", "value": percent},
-    ]
-    summary = f"spec.predictor.canaryTrafficPercent={percent}"
-    if uri is not None:
-        uri_ops, where = _uri_ops(("spec", "predictor"), predictor, uri)
-        ops += uri_ops
-        summary += f", spec.predictor.{where}={uri} (a new revision)"
-    return Patch(Mode.KNATIVE, summary, ops)
-
-
-def _canary_standard(obj: dict[str, Any], percent: int, uri: str | None, name: str | None) -> Patch:
-    entries = iv.canaries(obj)
-    index = iv.canary_index(obj, name)
-    others = sum(int(e.get("trafficPercent", 0)) for i, e in enumerate(entries) if i != index)
-    if others + percent > 100:
-        raise RolloutError(f"canaries would take {others + percent}% of traffic (at most 100)")
-    if index is not None:
-        base: iv.Parts = ("spec", "canary", index)
-        entry = entries[index]
-        label = entry["predictor"].get("name", index)
-        ops = _guard(obj)
-        if "name" in entry["predictor"]:
-            ops.append(
-                {
-                    "op": "test",
-                    "path": pointer(*base, "predictor", "name"),
-                    "value": entry["predictor"]["name"],
-                }
-            )
-        ops.append({"op": "replace", "path": pointer(*base, "trafficPercent"), "value": percent})
-        summary = f"spec.canary[{label}].trafficPercent={percent}"
-        if uri is not None:
-            uri_ops, where = _uri_ops((*base, "predictor"), entry["predictor"], uri)
-            ops += uri_ops
-            summary += f", predictor.{where}={uri}"
-        return Patch(Mode.STANDARD, summary, ops)
-    if uri is None:
-        raise RolloutError("no canary yet: pass --storage-uri (the canary's model) to create one")
-    primary = iv.spec(obj)["predictor"]
-    canary_name = name or default_canary_name(uri)
-    if not _NAME.match(canary_name):
-        raise RolloutError(f"canary name {canary_name!r} must match {_NAME.pattern}")
-    if canary_name == primary.get("name"):
-        raise RolloutError(f"the primary predictor is already called {canary_name!r}: pass --name")
-    predictor = copy.deepcopy(primary)
-    for key in ("canaryTrafficPercent", *CANARY_REFUSED):
-        predictor.pop(key, None)
-    predictor["name"] = canary_name
-    for key in MODEL_SPECS & predictor.keys():
-        # A canary's model spec is a container that must be named (the primary's may omit it).
-        predictor[key].setdefault("name", iv.KSERVE_CONTAINER)
-    _set_in(predictor, iv.model_uri_slot(predictor).parts, uri)
-    new: dict[str, Any] = {"predictor": predictor, "trafficPercent": percent}
-    op: dict[str, Any]
-    if "canary" in iv.spec(obj):
-        op = {"op": "add", "path": "/spec/canary/-", "value": new}
-    else:
-        op = {"op": "add", "path": "/spec/canary", "value": [new]}
-    summary = f"spec.canary[{canary_name}] = primary with model {uri}, trafficPercent={percent}"
-    return Patch(Mode.STANDARD, summary, [*_guard(obj), op])
-
-
-def _canary_transformer(obj: dict[str, Any], percent: int, host: str | None) -> Patch:
-    base, container = _transformer(obj)
-    host = host or iv.env_value(container, iv.CANARY_HOST)
-    if not host:
-        raise RolloutError("the transformer has no canary host yet: pass --host HOST[:PORT]")
-    env = {iv.CANARY_HOST: host, iv.CANARY_PERCENT: str(percent)}
-    summary = f"transformer env {iv.CANARY_HOST}={host}, {iv.CANARY_PERCENT}={percent}"
-    return Patch(Mode.TRANSFORMER, summary, [*_guard(obj), *_env_ops(base, container, env)])
+__all__ = [
+    "CANARY_REFUSED",
+    "CONTENT_TYPE",
+    "MODEL_SPECS",
+    "Patch",
+    "canary",
+    "check_percent",
+    "default_canary_name",
+    "promote",
+    "rollback",
+    "shadow",
+]
 
 
 # -- promote / rollback -------------------------------------------------------------------------
@@ -284,7 +76,7 @@ def promote(
             raise RolloutError("no canary to promote: spec.predictor has no canaryTrafficPercent")
         follow, also = _transformer_follows(obj, iv.model_uri_slot(predictor).value)
         ops = [
-            *_guard(obj),
+            *guard(obj),
             {"op": "remove", "path": "/spec/predictor/canaryTrafficPercent"},
             *follow,
         ]
@@ -295,7 +87,7 @@ def promote(
         entry = iv.canaries(obj)[index]
         follow, also = _transformer_follows(obj, iv.model_uri_slot(entry["predictor"]).value)
         ops = [
-            *_guard(obj),
+            *guard(obj),
             *_name_test(entry, index),
             {"op": "replace", "path": "/spec/predictor", "value": _promoted(obj, entry)},
             _remove_canary(obj, index),
@@ -304,7 +96,7 @@ def promote(
         label = entry["predictor"].get("name", index)
         summary = f"spec.predictor = spec.canary[{label}].predictor; entry removed"
         return Patch(mode, summary + also, ops)
-    base, container = _transformer(obj)
+    base, container = transformer(obj)
     if not iv.env_value(container, iv.CANARY_HOST):
         raise RolloutError(f"no transformer canary to promote ({iv.CANARY_HOST} is not set)")
     if not storage_uri:
@@ -312,11 +104,11 @@ def promote(
             "promoting the transformer canary writes its model into the primary predictor: "
             "pass --storage-uri (the model the canary host serves)"
         )
-    uri_ops, where = _uri_ops(("spec", "predictor"), iv.spec(obj)["predictor"], storage_uri)
+    uri_ops, where = model_uri_ops(("spec", "predictor"), iv.spec(obj)["predictor"], storage_uri)
     follow, also = _transformer_follows(obj, storage_uri)  # by index: before the removals
-    env_ops = _env_ops(base, container, {}, (iv.CANARY_HOST, iv.CANARY_PERCENT))
+    env_ops = env_entry_ops(base, container, {}, (iv.CANARY_HOST, iv.CANARY_PERCENT))
     summary = f"spec.predictor.{where}={storage_uri}; transformer canary env removed{also}"
-    return Patch(mode, summary, [*_guard(obj), *uri_ops, *follow, *env_ops])
+    return Patch(mode, summary, [*guard(obj), *uri_ops, *follow, *env_ops])
 
 
 def _promoted(obj: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
@@ -333,7 +125,7 @@ def _transformer_follows(obj: dict[str, Any], uri: str) -> tuple[JsonPatch, str]
     if found is None or iv.env_value(found[1], iv.STORAGE_URI_ENV) in (None, uri):
         return [], ""
     base = ("spec", "transformer", "containers", found[0])
-    ops = _env_ops(base, found[1], {iv.STORAGE_URI_ENV: uri})
+    ops = env_entry_ops(base, found[1], {iv.STORAGE_URI_ENV: uri})
     return ops, f"; transformer {iv.STORAGE_URI_ENV}={uri}"
 
 
@@ -346,21 +138,21 @@ def rollback(obj: dict[str, Any], mode: Mode, *, name: str | None = None) -> Pat
                 "a promoted model, set its previous storageUri"
             )
         ops = [
-            *_guard(obj),
+            *guard(obj),
             {"op": "add", "path": "/spec/predictor/canaryTrafficPercent", "value": 0},
         ]
         return Patch(mode, "spec.predictor.canaryTrafficPercent=0 (previous revision 100%)", ops)
     if mode is Mode.STANDARD:
         index = _existing_canary(obj, name)
         entry = iv.canaries(obj)[index]
-        ops = [*_guard(obj), *_name_test(entry, index), _remove_canary(obj, index)]
+        ops = [*guard(obj), *_name_test(entry, index), _remove_canary(obj, index)]
         label = entry["predictor"].get("name", index)
         return Patch(mode, f"spec.canary[{label}] removed", ops)
-    base, container = _transformer(obj)
+    base, container = transformer(obj)
     if not iv.env_value(container, iv.CANARY_HOST):
         raise RolloutError(f"no transformer canary to roll back ({iv.CANARY_HOST} is not set)")
-    env_ops = _env_ops(base, container, {}, (iv.CANARY_HOST, iv.CANARY_PERCENT))
-    return Patch(mode, "transformer canary env removed", [*_guard(obj), *env_ops])
+    env_ops = env_entry_ops(base, container, {}, (iv.CANARY_HOST, iv.CANARY_PERCENT))
+    return Patch(mode, "transformer canary env removed", [*guard(obj), *env_ops])
 
 
 def _existing_canary(obj: dict[str, Any], name: str | None) -> int:
@@ -389,11 +181,11 @@ def _remove_canary(obj: dict[str, Any], index: int) -> dict[str, Any]:
 
 def shadow(obj: dict[str, Any], host: str | None) -> Patch:
     """Mirror requests to ``host`` (the transformer's shadow), or stop mirroring (None)."""
-    base, container = _transformer(obj)
+    base, container = transformer(obj)
     if host is None:
-        ops = _env_ops(base, container, {}, (iv.SHADOW_HOST,))
+        ops = env_entry_ops(base, container, {}, (iv.SHADOW_HOST,))
         summary = f"transformer env {iv.SHADOW_HOST} removed" if ops else "shadow already off"
     else:
-        ops = _env_ops(base, container, {iv.SHADOW_HOST: host})
+        ops = env_entry_ops(base, container, {iv.SHADOW_HOST: host})
         summary = f"transformer env {iv.SHADOW_HOST}={host}"
-    return Patch(Mode.TRANSFORMER, summary, [*_guard(obj), *ops] if ops else [])
+    return Patch(Mode.TRANSFORMER, summary, [*guard(obj), *ops] if ops else [])
