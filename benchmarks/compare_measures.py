@@ -105,7 +105,7 @@ def batching(
     assert off.proc is not None and berth.predictor is not None
     assert berth.predictor.proc is not None
     predictors = {
-        "on": (berth.predictor.proc.pid, f"{LOOPBACK}:{berth.predictor_grpc}"),
+        "on": (berth.predictor.proc.pid, f"{LOOPBACK}:{berth.predictor_ports.grpc}"),
         "off": (off.proc.pid, f"{LOOPBACK}:{off_grpc}"),
     }
     base = LoadSpec(

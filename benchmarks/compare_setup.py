@@ -14,8 +14,6 @@ from benchmarks.stacks import BaselineStack, BerthStack
 from benchmarks.workspace import Workspace
 from berth.stack import ServerProcess, free_port, predictor_process
 
-PORT_ATTRS = ("predictor_http", "predictor_grpc", "http", "grpc")  # a Stack's ports
-
 
 class Steps:
     """Seconds each step took, each from the end of the one before."""
@@ -43,7 +41,7 @@ class Servers:
         self.nobatch: ServerProcess | None = None
         self.nobatch_ports = (free_port(), free_port())
         stacks = (self.berth, self.baseline)
-        taken = {*self.nobatch_ports, *(getattr(s, a) for s in stacks for a in PORT_ATTRS)}
+        taken = {*self.nobatch_ports, *(p for s in stacks for p in (*s.predictor_ports, *s.ports))}
         self.extra = PeerRun(self.ws, self.logs, self.berth, Ports(taken)) if plan.peers else None
         self.worker: LoadWorker | None = None
 

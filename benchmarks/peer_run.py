@@ -102,7 +102,7 @@ class PeerRun:
             "floor", f"http://{LOOPBACK}:{floor_port}", {"floor": floor}, [floor]
         )
         other = "grpc-v2" if self.hops()[0] == "v2" else "v2"
-        port = self.berth.predictor_http if other == "v2" else self.berth.predictor_grpc
+        port = self.berth.predictor_ports.http if other == "v2" else self.berth.predictor_ports.grpc
         hop_ports = (self.port(), self.port())
         hop = transformer_process(
             MODEL,
@@ -175,8 +175,8 @@ class PeerRun:
             "berth",
             {"batching": "adaptive (defaults)", "intra_op_threads": 1},
             proc=self.berth.predictor,
-            http=self.berth.predictor_http,
-            grpc=self.berth.predictor_grpc,
+            http=self.berth.predictor_ports.http,
+            grpc=self.berth.predictor_ports.grpc,
             binary=True,
         )
         return {"berth": berth, **self.predictors}

@@ -44,7 +44,7 @@ def run(
     )
     mirrored = transformer_process(
         MODEL,
-        f"{LOOPBACK}:{berth.predictor_grpc}",
+        f"{LOOPBACK}:{berth.predictor_ports.grpc}",
         ports,
         env=berth.transformer_env_for(BERTH_TRANSFORMER_SHADOW_HOST=shadow_ports.grpc_target),
         log_path=logs / "berth-transformer-shadowed.log",

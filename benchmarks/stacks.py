@@ -43,8 +43,6 @@ class ServingPair:
 
     def __post_init__(self) -> None:
         self.predictor_ports, self.ports = Ports.free(), Ports.free()
-        self.predictor_http, self.predictor_grpc = self.predictor_ports
-        self.http, self.grpc = self.ports
 
     @property
     def predictor(self) -> ServerProcess | None:
@@ -128,7 +126,12 @@ class BaselineStack(ServingPair):
             [
                 *("-m", "benchmarks.baseline.predictor", "--model_name", MODEL),
                 *("--model_dir", str(ws.artifact)),
-                *("--http_port", str(self.predictor_http), "--grpc_port", str(self.predictor_grpc)),
+                *(
+                    "--http_port",
+                    str(self.predictor_ports.http),
+                    "--grpc_port",
+                    str(self.predictor_ports.grpc),
+                ),
             ],
             f"{self.predictor_url}/v2/models/{MODEL}/ready",
             self.predictor_env,
@@ -137,10 +140,10 @@ class BaselineStack(ServingPair):
             "transformer",
             [
                 *("-m", "benchmarks.baseline.transformer", "--model_name", MODEL),
-                *("--predictor_host", f"{LOOPBACK}:{self.predictor_http}"),
+                *("--predictor_host", f"{LOOPBACK}:{self.predictor_ports.http}"),
                 *("--predictor_protocol", "v1"),
                 *("--repo", str(ws.repo)),
-                *("--http_port", str(self.http), "--grpc_port", str(self.grpc)),
+                *("--http_port", str(self.ports.http), "--grpc_port", str(self.ports.grpc)),
             ],
             f"{self.url}/v2/models/{MODEL}/ready",
             {**ws.redis_env, **self.transformer_env},
