@@ -20,7 +20,7 @@ from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 from kserve.utils.numpy_codec import to_np_dtype
 
 from berth.errors import InvalidInputError, quote
-from berth.serving.rest import HEADER_LENGTH
+from berth.wire import HEADER_LENGTH
 
 BINARY_SIZE = "binary_data_size"
 

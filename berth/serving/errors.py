@@ -8,7 +8,7 @@ status code and client message; :func:`install_rest_handler` does the same for F
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -55,21 +55,27 @@ def to_wire(exc: Exception, request_id: str) -> tuple[str, Exception]:
     from kserve.errors import InvalidInput
 
     if isinstance(exc, BerthError):
-        event = "request failed" if exc.status >= 500 else "request refused"
-        if exc.log_each and (suppressed := FAILURES.allow(f"{event} {exc.status}")) is not None:
-            if exc.status >= 500:
-                log.warning(event, status=exc.status, error=exc.message, suppressed=suppressed)
-            else:
-                field = exc.details.get("field")
-                log.info(
-                    event, status=exc.status, error=exc.message, field=field, suppressed=suppressed
-                )
+        log_refusal(exc)
         return str(exc.status), WireError(exc, request_id)
     if isinstance(exc, InvalidInput):
         return "400", exc
     if (suppressed := FAILURES.allow("request failed 500")) is not None:
         log.exception("request failed", status=500, suppressed=suppressed)  # in the except
     return "500", WireError(BerthError(), request_id)
+
+
+def log_refusal(exc: BerthError) -> None:
+    """One line per refused (4xx: INFO) or failed (5xx: WARNING) request, rate-limited,
+    unless metrics count that kind (``log_each`` false)."""
+    event = "request failed" if exc.status >= 500 else "request refused"
+    if exc.log_each and (suppressed := FAILURES.allow(f"{event} {exc.status}")) is not None:
+        if exc.status >= 500:
+            log.warning(event, status=exc.status, error=exc.message, suppressed=suppressed)
+        else:
+            field = exc.details.get("field")
+            log.info(
+                event, status=exc.status, error=exc.message, field=field, suppressed=suppressed
+            )
 
 
 @dataclass
@@ -143,13 +149,28 @@ def rest_response(error: BerthError, request_id: str | None = None) -> JSONRespo
     )
 
 
-async def _handle(request: Request, exc: Exception) -> JSONResponse:
+def error_response(exc: Exception, headers: Mapping[str, str]) -> JSONResponse:
+    """The answer to ``exc`` raised by a request with these ``headers`` (names lower-case): a
+    ``BerthError`` (or a :class:`WireError` carrying one) with its status and the request's
+    id, KServe's ``InvalidInput`` a 400 as KServe answers it, anything else a 500 without
+    internals (logged)."""
+    from kserve.errors import InvalidInput
+
+    given = valid_request_id(headers.get(REQUEST_ID_HEADER))
     if isinstance(exc, WireError):
-        given = valid_request_id(request.headers.get(REQUEST_ID_HEADER))
         return rest_response(exc.error, exc.request_id or given)
-    assert isinstance(exc, BerthError)
-    given = valid_request_id(request.headers.get(REQUEST_ID_HEADER))
-    return rest_response(exc, request_id_var.get() or given)
+    if isinstance(exc, BerthError):  # raised before the model's call (which logs its own)
+        log_refusal(exc)
+        return rest_response(exc, request_id_var.get() or given)
+    if isinstance(exc, InvalidInput):
+        return JSONResponse(status_code=400, content={"error": str(exc)})
+    if (suppressed := FAILURES.allow("request failed 500")) is not None:
+        log.error("request failed", status=500, suppressed=suppressed, exc_info=exc)
+    return rest_response(BerthError(), given)
+
+
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(exc, request.headers)
 
 
 async def _malformed(request: Request, exc: Exception) -> JSONResponse:

@@ -29,7 +29,8 @@ from berth.serving.client_errors import install_quiet_handlers
 from berth.serving.drain import DrainingModelServer
 from berth.serving.errors import install_rest_handler
 from berth.serving.grpc_server import BerthGrpcServer
-from berth.serving.guard import Guard, LimitsMiddleware
+from berth.serving.guard import ASGIApp, Guard, LimitsMiddleware
+from berth.serving.infer_routes import Front
 from berth.serving.metrics import tidy_registry
 from berth.serving.repository import ServiceRepository, repository_extension
 from berth.serving.settings import ServingSettings
@@ -88,6 +89,7 @@ class BerthModelServer(DrainingModelServer):
     ) -> None:
         super().__init__(registered_models=ServiceRepository(), **kwargs)
         self.model = model
+        self.asgi_app: ASGIApp | None = None  # what uvicorn serves (None: KServe's app)
         self.host = settings.listen_host
         self.reflection = settings.grpc_reflection
         self.model_repository_extension = repository_extension(
@@ -114,6 +116,8 @@ class BerthModelServer(DrainingModelServer):
             ssl_keyfile=self.ssl_keyfile,
         )
         rest.config.host = self.host
+        if self.asgi_app is not None:
+            rest.config.app = self.asgi_app  # uvicorn takes an app object as well as a string
         compat.set_servers(self, rest=rest)
         self.servers.append(rest.start())
         if self.enable_grpc:
@@ -144,7 +148,7 @@ def serve(
     *,
     component: str,
     trace_logs: bool,
-    install: Callable[[FastAPI], None] | None = None,
+    install: Callable[[FastAPI], Front] | None = None,
     on_idle: Callable[[float], Awaitable[None]] | None = None,
 ) -> None:
     """Serve ``model`` (with its in-flight ``model.guard``) until SIGTERM has drained it;
@@ -178,14 +182,16 @@ def serve(
         quiet_per_request_logs()
     app = model_server.app  # Berth's routes and handlers before KServe adds its own at start
     install_rest_handler(app)
-    app.add_middleware(
-        LimitsMiddleware,
-        guard=guard,
-        max_request_bytes=settings.max_request_bytes,
-        setting=f"BERTH_{component.upper()}_MAX_REQUEST_BYTES",
+    front = install(app) if install is not None else Front()
+    server.asgi_app = front.app(
+        app,
+        limits=lambda inner: LimitsMiddleware(
+            inner,
+            guard=guard,
+            max_request_bytes=settings.max_request_bytes,
+            setting=f"BERTH_{component.upper()}_MAX_REQUEST_BYTES",
+        ),
     )
-    if install is not None:
-        install(app)
     tidy_registry()
     uvloop = use_uvloop(args.event_loop)
     gc.collect()

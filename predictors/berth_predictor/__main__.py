@@ -15,6 +15,7 @@ from kserve import model_server
 from berth.errors import BerthError
 from berth.observability import configure_logging, get_logger
 from berth.serving.config import COMMON_REFUSED, ConfigError, load_settings, refuse, refuse_flags
+from berth.serving.infer_routes import Front
 from berth.serving.server import serve
 from berth_predictor.data_plane import PredictorDataPlane
 from berth_predictor.grpc_service import install_grpc
@@ -90,12 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _install(app: FastAPI, model: OnnxPredictor) -> None:
+def _install(app: FastAPI, model: OnnxPredictor) -> Front:
     """The predictor's own REST routes and gRPC servicer (V2 extensions and metadata), both
     adapters of one data plane."""
     plane = PredictorDataPlane(model)
-    install_routes(app, plane)
     install_grpc(plane)
+    return install_routes(app, plane)
 
 
 if __name__ == "__main__":

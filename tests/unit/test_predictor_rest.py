@@ -26,8 +26,8 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     write_artifact(tmp_path / "artifact")
     app = FastAPI()
     install_rest_handler(app)
-    install_routes(app, PredictorDataPlane(_ready(tmp_path / "artifact")))
-    with TestClient(app) as test_client:
+    front = install_routes(app, PredictorDataPlane(_ready(tmp_path / "artifact")))
+    with TestClient(front.app(app)) as test_client:
         yield test_client
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from berth.errors import InvalidInputError
 from berth.serving.codec import RestBody, decode_v2
-from berth.serving.rest import HEADER_LENGTH
+from berth.wire import HEADER_LENGTH
 
 ROWS = np.arange(40, dtype=np.float32).reshape(2, 20) / 7
 

@@ -45,8 +45,8 @@ def served() -> Iterator[tuple[TestClient, FeatureTransformer]]:
     model, _, _ = _model(0.0)  # a canary (v2) that no customer's bucket reaches
     app = FastAPI()
     install_rest_handler(app)
-    install_routes(app, TransformerPlane(model))
-    with TestClient(app) as client:
+    front = install_routes(app, TransformerPlane(model))
+    with TestClient(front.app(app)) as client:
         yield client, model
 
 
@@ -132,3 +132,32 @@ def test_metadata_and_readiness(served: tuple[TestClient, FeatureTransformer]) -
     assert client.get("/v2/models/driver-ranking/versions/v1/ready").status_code == 503
     assert client.get("/v2/models/driver-ranking").status_code == 404
     assert client.post(INFER, json=_v2()).status_code == 404
+
+
+def test_v1_predict_answers_scores_and_refuses_naming_the_field(
+    served: tuple[TestClient, FeatureTransformer],
+) -> None:
+    client, model = served
+    rows = [
+        {"customer_id": 7, "driver_id": d, "trip_distance_km": 4.2, "pickup_hour": 18}
+        for d in (1003, 1004)
+    ]
+    before = _requests("v1", "200")
+    answer = client.post(
+        "/v1/models/driver-ranking:predict",
+        json={"instances": rows},
+        headers={"x-request-id": "r1"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"predictions": pytest.approx([0.1003, 0.1004]), "model_version": "v1"}
+    assert answer.headers["x-request-id"] == "r1" and answer.headers[MODEL_VERSION_HEADER] == "v1"
+    assert _requests("v1", "200") == before + 1
+    bad = client.post("/v1/models/driver-ranking:predict", content=b"[1, 2]")
+    assert bad.status_code == 400 and bad.json() == {"error": "request body must be a JSON object"}
+    other = client.post("/v1/models/other:predict", json={"instances": rows})
+    assert other.status_code == 404 and "'other' not found" in other.json()["error"]
+    model.ready = False
+    assert (
+        client.post("/v1/models/driver-ranking:predict", json={"instances": rows}).status_code
+        == 404
+    )

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from berth.errors import BerthError
 from berth.observability import configure_logging, get_logger
 from berth.serving.config import COMMON_REFUSED, ConfigError, load_settings, refuse, refuse_flags
+from berth.serving.infer_routes import Front
 from berth.serving.server import serve
 from berth_transformer.data_plane import TransformerPlane
 from berth_transformer.grpc_service import install_grpc
@@ -132,11 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _install(app: FastAPI, model: FeatureTransformer) -> None:
+def _install(app: FastAPI, model: FeatureTransformer) -> Front:
     """Berth's V2 REST routes and gRPC servicer, over one data plane, ahead of KServe's."""
     plane = TransformerPlane(model)
-    install_routes(app, plane)
     install_grpc(plane)
+    return install_routes(app, plane)
 
 
 if __name__ == "__main__":

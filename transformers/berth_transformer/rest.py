@@ -1,10 +1,14 @@
-"""The transformer's own V2 REST routes, registered before KServe's (the first match wins): a
-thin adapter over the :class:`~berth_transformer.data_plane.TransformerPlane`.
+"""The transformer's REST adapter over the :class:`~berth_transformer.data_plane.TransformerPlane`:
+inference (KServe V1 ``:predict`` and V2) answered ahead of KServe's FastAPI app
+(:mod:`berth.serving.infer_routes`), metadata and readiness registered on it before KServe's
+own (the first match wins).
 
 KServe's V2 endpoints answer through a pydantic response model that writes absent fields as
 ``null`` (``"parameters": null`` on every output, ``"versions": null`` in the metadata), which
 the Open Inference Protocol's schema does not allow: these answer with what is set only.
 
+- ``POST /v1/models/{name}:predict``: ``{"instances": [...]}`` decoded by the model as V2
+  bodies are; another model, or the model unloaded, is a 404.
 - ``POST /v2/models/{name}/infer``: the raw body goes to the data plane as a
   :class:`~berth.serving.codec.RestBody`; the model decodes it (JSON or the binary tensor
   extension, a structural fault a 400 naming it, counted in its request metrics), as the
@@ -19,30 +23,13 @@ the Open Inference Protocol's schema does not allow: these answer with what is s
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from berth.serving.codec import RestBody
-from berth.serving.rest import add_v2_routes, ready_response, v2_response
-from berth.wire import HEADER_LENGTH
+from berth.serving.infer_routes import Front
+from berth.serving.rest import plane_routes
 from berth_transformer.data_plane import TransformerPlane
 
 
-def install_routes(app: FastAPI, plane: TransformerPlane) -> None:
-    async def infer(model_name: str, version: str | None, request: Request) -> Response:
-        plane.in_service(model_name, version)  # before the body is read
-        body = RestBody("v2", await request.body(), request.headers.get(HEADER_LENGTH))
-        response, headers = await plane.infer(model_name, version, body, dict(request.headers))
-        return v2_response(response, headers)
-
-    async def metadata(model_name: str, version: str | None) -> JSONResponse:
-        return JSONResponse(plane.metadata(model_name, version))
-
-    async def ready(model_name: str, version: str | None) -> JSONResponse:
-        return ready_response({"name": plane.name, "ready": plane.model_ready(model_name, version)})
-
-    async def server_ready() -> JSONResponse:
-        return ready_response({"ready": plane.ready()})
-
-    add_v2_routes(app, infer=infer, metadata=metadata, ready=ready)
-    app.add_api_route("/v2/health/ready", server_ready, methods=["GET"])
+def install_routes(app: FastAPI, plane: TransformerPlane) -> Front:
+    """The shared routes (:func:`berth.serving.rest.plane_routes`) over the transformer's plane."""
+    return Front(plane_routes(app, plane))
