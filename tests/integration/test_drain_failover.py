@@ -1,13 +1,16 @@
 """A predictor SIGTERM under load moves the traffic to the other replica.
 
 Two real predictors behind a loopback TCP proxy (the stand-in for an L4 Kubernetes Service:
-one backend per new connection, round robin; a backend that refuses the connection is skipped,
-as a Service drops an endpoint whose pod is terminating), one transformer whose gRPC channel
-goes through the proxy. SIGTERM the predictor the transformer's connection is on: it sends
-GOAWAY at once, the transformer's next calls open a new connection (to the live replica), a
-call caught by the drain is retried once on a fresh channel, and at most 0.1% of requests
-fail. The drained predictor exits within its grace, and an idle REST keep-alive connection to
-it is closed as the drain starts.
+one backend per new connection, round robin; the endpoint of the predictor being stopped leaves
+it as the signal is sent, as a Service drops a terminating pod's endpoint -- shutdownDelaySeconds
+0, propagation taken as instant -- and a backend that refuses the connection is skipped), one
+transformer whose hop (REST or gRPC) goes through the proxy. SIGTERM the predictor the
+transformer's connection is on: it sends GOAWAY at once (gRPC) and answers new work 503 with
+``Connection: close`` (REST), the transformer's next calls open a new connection (to the live
+replica), a call caught by the drain is retried once on a fresh channel (gRPC) or a new
+connection (REST, never a pooled one that may be to the draining replica too), and at most 0.1%
+of requests fail. The drained predictor exits within its grace, and an idle REST keep-alive
+connection to it is closed as the drain starts.
 """
 
 from __future__ import annotations
@@ -67,6 +70,10 @@ class TcpProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+    def remove(self, backend: tuple[str, int]) -> None:
+        """Its endpoint leaves the Service: no new connection goes to it (open ones stay)."""
+        self._loop.call_soon_threadsafe(self.backends.remove, backend)
 
     async def _close(self) -> None:
         self._server.close()
@@ -134,14 +141,7 @@ def test_exit_within_the_grace_while_clients_never_stop_sending(stack: ServingSt
     assert marks["exit"] < SHORT_GRACE_S
 
 
-# The transformer's hop: REST, gRPC. On the REST hop one clean-clone run lost 1 request in 800
-# (0.125%: a 503 after its one retry) while the integration run passed; known, not yet fixed.
-REST_HOP_KNOWN_LOSS = pytest.mark.xfail(
-    strict=False, reason="REST hop: a request can fail its one retry in a drain (1 in 800 seen)"
-)
-
-
-@pytest.mark.parametrize("protocol", [pytest.param("v2", marks=REST_HOP_KNOWN_LOSS), "grpc-v2"])
+@pytest.mark.parametrize("protocol", ["v2", "grpc-v2"])  # the transformer's hop: REST, gRPC
 def test_predictor_sigterm_behind_a_service_costs_at_most_0_1_percent(
     stack: ServingStack, processes: Stack, protocol: str
 ) -> None:
@@ -180,7 +180,8 @@ def _failover(
     body = instances(5)
     warm = asyncio.run(open_loop(infer, body, 50, 1.0))
     assert warm.count(200) == len(warm.samples), warm.statuses()
-    active = hop_ports[proxy.picked[-1][1]]  # the predictor the transformer's channel is on
+    backend = proxy.picked[-1]
+    active = hop_ports[backend[1]]  # the predictor the transformer's channel is on
     rest_port = int(active.ready_url.split(":")[2].split("/")[0])
     idle = http.client.HTTPConnection(LOOPBACK, rest_port, timeout=5)
     idle.request("GET", f"/v2/models/{MODEL}/ready")
@@ -189,6 +190,7 @@ def _failover(
 
     def term() -> None:
         marks["term"] = time.monotonic()
+        proxy.remove(backend)  # the pod is terminating: shutdownDelaySeconds 0, propagation instant
         active.signal(signal.SIGTERM)
         assert idle.sock is not None
         idle.sock.settimeout(3)

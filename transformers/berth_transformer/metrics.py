@@ -40,7 +40,7 @@ ALL_MISSING = Counter(
 PREDICTOR_RETRIES = Counter(
     "berth_transformer_predictor_retries_total",
     "Predictor calls sent again after failing unanswered (UNAVAILABLE, a refused or reset"
-    " connection, 502/503; a gRPC retry goes over a fresh channel).",
+    " connection, 502/503; a retry goes over a fresh gRPC channel or a new REST connection).",
 )
 PREDICTOR_CALL_SECONDS = Histogram(
     "berth_transformer_predictor_call_seconds",

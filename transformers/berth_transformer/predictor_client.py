@@ -57,11 +57,11 @@ class Link:
 
 async def with_retries(call: Callable[[float], Awaitable[T]], retries: int, timeout_s: float) -> T:
     """``call(seconds_left)``, again up to ``retries`` times (backoff 50 ms, doubling) while it
-    fails before the predictor answered it (:class:`DependencyUnavailableError`: UNAVAILABLE
-    -- a gRPC retry goes over a fresh channel, see ``GrpcPredictorClient._attempt`` -- a
-    refused or reset connection, 502/503). Never after a timeout or an answer. Each attempt
-    gets what is left of ``timeout_s``, so the whole stays within it. Only for idempotent calls
-    (inference, metadata)."""
+    fails before the predictor answered it (:class:`DependencyUnavailableError`: UNAVAILABLE,
+    a refused or reset connection, 502/503; a retry goes over a fresh channel, see
+    ``GrpcPredictorClient._attempt``, or a new REST connection, see ``RestPredictorClient``).
+    Never after a timeout or an answer. Each attempt gets what is left of ``timeout_s``, so the
+    whole stays within it. Only for idempotent calls (inference, metadata)."""
     started = time.monotonic()
     for attempt in range(retries + 1):
         try:

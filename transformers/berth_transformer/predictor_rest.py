@@ -1,4 +1,11 @@
-"""The predictor client over Open Inference V2 REST: one shared ``aiohttp`` session.
+"""The predictor client over Open Inference V2 REST: one shared ``aiohttp`` session, its
+keep-alive connections pooled.
+
+A retry (:func:`with_retries`: the predictor did not answer, or answered 502/503) goes over a
+new connection of its own, closed after it, never a pooled one: behind an L4 Service each
+connection stays on one replica, and the pool may hold more connections to the replica that
+just refused (a draining one answers each of them 503), while a new connection goes through the
+Service to a live one. The gRPC hop does the same by renewing its channel.
 
 Inference uses the OIP binary tensor extension both ways: the request is the JSON header
 (its length in ``Inference-Header-Content-Length``, the input's ``binary_data_size``) then the
@@ -8,6 +15,7 @@ binary when it carries the header length, as JSON otherwise (errors, metadata).
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import aiohttp
@@ -34,7 +42,8 @@ BINARY_HEADERS = {"content-type": "application/octet-stream"}
 
 
 class RestPredictorClient:
-    """Open Inference V2 over REST (binary tensors) through one shared aiohttp session."""
+    """Open Inference V2 over REST (binary tensors) through one shared aiohttp session; a
+    retry through a second one that opens a new connection per request (module docstring)."""
 
     protocol = "v2"
 
@@ -42,31 +51,46 @@ class RestPredictorClient:
         base = host if "://" in host else f"{'https' if link.tls else 'http'}://{host}"
         self.base = f"{base.rstrip('/')}/v2/models/{model_name}"
         self.model_name, self.link, self.timeout_s = model_name, link, link.timeout_s
-        self._session: aiohttp.ClientSession | None = None
+        self._pooled: aiohttp.ClientSession | None = None
+        self._fresh: aiohttp.ClientSession | None = None  # for retries: no connection reused
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+    def _session(self, fresh: bool) -> aiohttp.ClientSession:
+        session = self._fresh if fresh else self._pooled
+        if session is None or session.closed:
             tls = self.link.ssl_context() if self.link.tls else None
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300, ssl=tls or True),
-                json_serialize=lambda obj: orjson.dumps(obj).decode(),
+            connector = aiohttp.TCPConnector(
+                limit=256, ttl_dns_cache=300, ssl=tls or True, force_close=fresh
             )
-        return self._session
+            session = aiohttp.ClientSession(connector=connector)
+            if fresh:
+                self._fresh = session
+            else:
+                self._pooled = session
+        return session
 
     async def _call(
         self, method: str, url: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[dict[str, Any], memoryview]:
+        attempts = itertools.count()  # the first on a pooled connection, a retry on a new one
         return await with_retries(
-            lambda left_s: self._call_once(method, url, body, headers, left_s),
+            lambda left_s: self._call_once(
+                self._session(fresh=next(attempts) > 0), method, url, body, headers, left_s
+            ),
             self.link.retries,
             self.timeout_s,
         )
 
     async def _call_once(
-        self, method: str, url: str, body: bytes | None, headers: dict[str, str], left_s: float
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        left_s: float,
     ) -> tuple[dict[str, Any], memoryview]:
         try:
-            async with self._get_session().request(
+            async with session.request(
                 method,
                 url,
                 data=body,
@@ -98,9 +122,10 @@ class RestPredictorClient:
             return Prediction(checked_scores(scores, len(features)), version)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._pooled, self._fresh):
+            if session is not None:
+                await session.close()
+        self._pooled = self._fresh = None
 
 
 def binary_request(features: np.ndarray, request_id: str) -> tuple[bytes, str]:

@@ -57,9 +57,9 @@ class TransformerSettings(ServingSettings):
     predictor_retries: int = Field(default=1, ge=0, le=3)
     """Retries of a predictor call that failed before it was answered (gRPC UNAVAILABLE, a
     refused or reset connection, HTTP 502/503), within the call's timeout; never after a
-    timeout or an answer. A gRPC retry goes over a fresh channel, so one retry (the default)
-    moves a call off a draining predictor replica; 0 turns retries off. Inference and
-    metadata are idempotent (no state changes).
+    timeout or an answer. A retry goes over a fresh gRPC channel or a new REST connection (not
+    a pooled one), so one retry (the default) moves a call off a draining predictor replica; 0
+    turns retries off. Inference and metadata are idempotent (no state changes).
     KServe's ``--predictor_request_retries`` sets it too (not both)."""
 
     predictor_tls: bool = False
