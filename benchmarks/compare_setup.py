@@ -41,7 +41,10 @@ class Servers:
         self.nobatch: ServerProcess | None = None
         self.nobatch_ports = (free_port(), free_port())
         stacks = (self.berth, self.baseline)
-        taken = {*self.nobatch_ports, *(p for s in stacks for p in (*s.predictor_ports, *s.ports))}
+        taken = {
+            *self.nobatch_ports,
+            *(p for s in stacks for p in (*s.predictor_ports, *s.transformer_ports)),
+        }
         self.extra = PeerRun(self.ws, self.logs, self.berth, Ports(taken)) if plan.peers else None
         self.worker: LoadWorker | None = None
 

@@ -21,10 +21,10 @@ from benchmarks import peers
 from benchmarks.cpu import CpuMeter
 from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
-from benchmarks.stacks import PROJECT_ROOT, READY_TIMEOUT_S, BerthStack
+from benchmarks.stacks import PROJECT_ROOT, BerthStack
 from benchmarks.sweep import measure
 from benchmarks.workspace import Workspace
-from berth.stack import LOOPBACK, ServerProcess, free_port, transformer_process
+from berth.stack import LOOPBACK, READY_TIMEOUT_S, ServerProcess, free_port, transformer_process
 
 DEFAULT_HOP = "v2"  # the transformer's own --predictor_protocol default (REST V2, measured)
 HOP_CHAINS = {"v2": "berth_rest_hop", "grpc-v2": "berth_grpc_hop"}  # protocol -> chain name

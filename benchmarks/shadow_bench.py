@@ -22,10 +22,17 @@ import numpy as np
 
 from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
-from benchmarks.stacks import READY_TIMEOUT_S, BerthStack
+from benchmarks.stacks import BerthStack
 from berth.local import SHADOW_NICE
 from berth.scrape import Metrics, scrape
-from berth.stack import LOOPBACK, Ports, Stack, predictor_process, transformer_process
+from berth.stack import (
+    LOOPBACK,
+    READY_TIMEOUT_S,
+    Ports,
+    Stack,
+    predictor_process,
+    transformer_process,
+)
 
 
 def run(

@@ -6,25 +6,22 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Self
 
 from berth.loadtest import MODEL
 from berth.stack import (
     LOOPBACK,
-    Ports,
     RedisClusterServers,
     RedisServer,
-    ServerProcess,
-    Stack,
+    ServingPair,
     feature_env,
     materialize,
-    predictor_process,
-    transformer_process,
 )
 
 READY_TIMEOUT_S = 120.0
 
 
-class ServingStack:
+class ServingStack(ServingPair):
     """redis-server (or ``redis_cluster``) + predictor + transformer; a context manager."""
 
     def __init__(
@@ -36,6 +33,9 @@ class ServingStack:
         predictor_env: dict[str, str] | None = None,
         redis_cluster: RedisClusterServers | None = None,
     ) -> None:
+        super().__init__(
+            MODEL, artifact, root, predictor_env=predictor_env, transformer_env=transformer_env
+        )
         self.root = root
         self.cluster = redis_cluster  # a running Redis Cluster to use instead of redis-server
         self.repo = Path(
@@ -43,43 +43,7 @@ class ServingStack:
                 repo, root / "repo", ignore=shutil.ignore_patterns("registry.db", "online_store.db")
             )
         )
-        self.artifact = artifact
-        self.transformer_env = transformer_env or {}
-        self.predictor_env = predictor_env or {}
         self.redis = RedisServer()
-        self.predictor_ports = Ports.free()
-        self.transformer_ports = Ports.free()
-        self.processes = Stack(logs=root)
-
-    @property
-    def predictor(self) -> ServerProcess | None:
-        return self.processes.get("predictor")
-
-    @property
-    def transformer(self) -> ServerProcess | None:
-        return self.processes.get("transformer")
-
-    @property
-    def url(self) -> str:
-        return self.transformer_ports.url
-
-    @property
-    def predictor_url(self) -> str:
-        return self.predictor_ports.url
-
-    @property
-    def infer_url(self) -> str:
-        return f"{self.url}/v1/models/{MODEL}:predict"
-
-    def __enter__(self) -> ServingStack:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def connection_string(self) -> str:
@@ -91,42 +55,16 @@ class ServingStack:
 
         return self.repo / (CLUSTER_YAML if self.cluster else REDIS_YAML)
 
-    def start(self) -> ServingStack:
+    def feature_env(self) -> dict[str, str]:
+        return feature_env(self.repo, self.artifact, self.connection_string, self.store_yaml)
+
+    def start(self) -> Self:
         if self.cluster is None:
             self.redis.start()
         self.start_predictor()
         self.materialize()
         self.start_transformer()
-        self.processes.wait_ready(READY_TIMEOUT_S)
-        return self
-
-    def start_predictor(self) -> ServerProcess:
-        return self.processes.start(
-            "predictor",
-            predictor_process(
-                MODEL,
-                self.artifact,
-                self.predictor_ports,
-                env=self.predictor_env,
-                log_path=self.processes.log_path("predictor"),
-            ),
-        )
-
-    def start_transformer(self) -> ServerProcess:
-        env = {
-            **feature_env(self.repo, self.artifact, self.connection_string, self.store_yaml),
-            **self.transformer_env,
-        }
-        return self.processes.start(
-            "transformer",
-            transformer_process(
-                MODEL,
-                self.predictor_ports.grpc_target,
-                self.transformer_ports,
-                env=env,
-                log_path=self.processes.log_path("transformer"),
-            ),
-        )
+        return self.wait_ready(READY_TIMEOUT_S)
 
     def materialize(self) -> None:
         """Apply the repo and put every entity's latest row into this Redis (or cluster)."""
@@ -139,5 +77,5 @@ class ServingStack:
         redis.Redis(host=LOOPBACK, port=self.redis.port).save()
 
     def stop(self) -> None:
-        self.processes.stop()
+        super().stop()
         self.redis.close()

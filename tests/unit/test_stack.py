@@ -1,4 +1,5 @@
-"""berth.stack.Stack with real child processes (``python -m http.server`` and a crash)."""
+"""berth.stack.Stack with real child processes (``python -m http.server`` and a crash), and
+what a ServingPair starts."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.stack import LOOPBACK, NotReady, Ports, ServerProcess, Stack, free_port
+from berth.stack import LOOPBACK, NotReady, Ports, ServerProcess, ServingPair, Stack, free_port
 
 
 def http_server(directory: Path) -> ServerProcess:
@@ -55,3 +56,24 @@ def test_starting_a_role_again_replaces_and_stops_the_first(tmp_path: Path) -> N
 def test_ports_name_their_urls() -> None:
     ports = Ports(8080, 8081)
     assert (ports.url, ports.grpc_target) == (f"http://{LOOPBACK}:8080", f"{LOOPBACK}:8081")
+
+
+class Pair(ServingPair):
+    def feature_env(self) -> dict[str, str]:
+        return {"FEATURES": "yes"}
+
+
+@pytest.mark.parametrize(("hop", "port"), [("grpc-v2", "grpc_target"), ("v2", "url")])
+def test_a_pair_starts_the_transformer_on_its_predictor_hop(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hop: str, port: str
+) -> None:
+    monkeypatch.setattr(ServerProcess, "start", lambda self: self)  # build, never spawn
+    with Pair("m", tmp_path / "art", tmp_path, "berth", hop, transformer_env={"T": "1"}) as pair:
+        assert pair.transformer is not None and pair.predictor is not None
+        args = pair.transformer.args
+        assert args[args.index("--predictor_host") + 1] == getattr(pair.predictor_ports, port)
+        assert args[args.index("--predictor_protocol") + 1] == hop
+        assert {"FEATURES": "yes", "T": "1"}.items() <= pair.transformer.env.items()
+        assert pair.transformer.log_path == tmp_path / "berth-transformer.log"
+        assert pair.infer_url == f"{pair.transformer_ports.url}/v1/models/m:predict"
+    assert pair.processes.procs == {}
