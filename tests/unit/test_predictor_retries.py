@@ -14,7 +14,7 @@ from berth_transformer.predictor_client import with_retries
 def failing(errors: list[BerthError]) -> tuple[list[float], object]:
     calls: list[float] = []
 
-    async def call(left_s: float) -> str:
+    async def call(left_s: float, retry: bool) -> str:
         calls.append(left_s)
         if len(calls) <= len(errors):
             raise errors[len(calls) - 1]
@@ -57,3 +57,16 @@ def test_zero_retries_sends_once() -> None:
     with pytest.raises(DependencyUnavailableError):
         asyncio.run(with_retries(call, 0, 5.0))  # type: ignore[arg-type]
     assert len(calls) == 1
+
+
+def test_only_the_attempts_after_the_first_are_marked_retries() -> None:
+    flags: list[bool] = []
+
+    async def call(left_s: float, retry: bool) -> str:
+        flags.append(retry)
+        if len(flags) < 3:
+            raise DependencyUnavailableError("predictor", "UNAVAILABLE")
+        return "answer"
+
+    assert asyncio.run(with_retries(call, 2, 5.0)) == "answer"
+    assert flags == [False, True, True]

@@ -55,17 +55,20 @@ class Link:
         return grpc.ssl_channel_credentials(root_certificates=roots)
 
 
-async def with_retries(call: Callable[[float], Awaitable[T]], retries: int, timeout_s: float) -> T:
-    """``call(seconds_left)``, again up to ``retries`` times (backoff 50 ms, doubling) while it
-    fails before the predictor answered it (:class:`DependencyUnavailableError`: UNAVAILABLE,
-    a refused or reset connection, 502/503; a retry goes over a fresh channel, see
-    ``GrpcPredictorClient._attempt``, or a new REST connection, see ``RestPredictorClient``).
+async def with_retries(
+    call: Callable[[float, bool], Awaitable[T]], retries: int, timeout_s: float
+) -> T:
+    """``call(seconds_left, retry)``, again up to ``retries`` times (backoff 50 ms, doubling)
+    while it fails before the predictor answered it (:class:`DependencyUnavailableError`:
+    UNAVAILABLE, a refused or reset connection, 502/503). ``retry`` is true from the second
+    attempt: the client sends it over a new connection (a fresh gRPC channel, see
+    ``GrpcPredictorClient._attempt``; a new REST connection, see ``RestPredictorClient``).
     Never after a timeout or an answer. Each attempt gets what is left of ``timeout_s``, so the
     whole stays within it. Only for idempotent calls (inference, metadata)."""
     started = time.monotonic()
     for attempt in range(retries + 1):
         try:
-            return await call(timeout_s - (time.monotonic() - started))
+            return await call(timeout_s - (time.monotonic() - started), attempt > 0)
         except DependencyUnavailableError:
             pause = RETRY_BACKOFF_S * 2**attempt
             left = timeout_s - (time.monotonic() - started) - pause

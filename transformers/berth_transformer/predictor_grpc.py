@@ -101,7 +101,7 @@ class GrpcPredictorClient:
             return await answer, await answer.trailing_metadata()
 
         response, trailing = await with_retries(
-            lambda left_s: self._attempt(call, left_s), self.link.retries, self.timeout_s
+            lambda left_s, _retry: self._attempt(call, left_s), self.link.retries, self.timeout_s
         )
 
         def tensors(items: Any) -> list[dict[str, Any]]:
@@ -135,7 +135,9 @@ class GrpcPredictorClient:
 
         with Timed(self.protocol):
             response = await with_retries(
-                lambda left_s: self._attempt(call, left_s), self.link.retries, self.timeout_s
+                lambda left_s, _retry: self._attempt(call, left_s),
+                self.link.retries,
+                self.timeout_s,
             )
             return Prediction(_grpc_scores(response, len(features)), response.model_version)
 

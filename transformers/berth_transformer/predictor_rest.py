@@ -15,7 +15,6 @@ binary when it carries the header length, as JSON otherwise (errors, metadata).
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import aiohttp
@@ -71,10 +70,9 @@ class RestPredictorClient:
     async def _call(
         self, method: str, url: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[dict[str, Any], memoryview]:
-        attempts = itertools.count()  # the first on a pooled connection, a retry on a new one
         return await with_retries(
-            lambda left_s: self._call_once(
-                self._session(fresh=next(attempts) > 0), method, url, body, headers, left_s
+            lambda left_s, retry: self._call_once(
+                self._session(fresh=retry), method, url, body, headers, left_s
             ),
             self.link.retries,
             self.timeout_s,
