@@ -169,19 +169,10 @@ class LimitsMiddleware:
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > limit:
                 raise self._too_large(int(value))
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise self._too_large(size, streamed=True)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
+        try:
+            return await read_body(receive, limit)
+        except BodyOverLimit as exc:
+            raise self._too_large(exc.size, streamed=True) from None
 
     def _too_large(self, size: int, streamed: bool = False) -> PayloadTooLargeError:
         what = f"more than {size}" if streamed else str(size)
@@ -189,6 +180,30 @@ class LimitsMiddleware:
             f"request body of {what} bytes exceeds the limit of {self.max_request_bytes} bytes "
             f"({self.setting}); send fewer rows per request"
         )
+
+
+class BodyOverLimit(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"request body over {size} bytes")
+        self.size = size
+
+
+async def read_body(receive: Receive, limit: int | None = None) -> bytes:
+    """A request's whole body from ASGI ``receive``; :class:`BodyOverLimit` as soon as what
+    arrived passes ``limit`` bytes."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise BodyOverLimit(size)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
 
 def _replay(body: bytes) -> Receive:

@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 
 from berth.serving.errors import error_response
-from berth.serving.guard import ASGIApp, Receive, Scope, Send
+from berth.serving.guard import ASGIApp, Receive, Scope, Send, read_body
 
 
 @dataclass(frozen=True)
@@ -72,22 +72,10 @@ class InferRoutes:
     ) -> Response:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            body = await _body(receive)
+            body = await read_body(receive)  # LimitsMiddleware's, replayed: one message
             return await handler(Call(match.groupdict(), body, headers))
         except Exception as exc:
             return error_response(exc, headers)
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 @dataclass(frozen=True)
