@@ -85,11 +85,16 @@ class BerthModelServer(DrainingModelServer):
     same two servers (one worker) where Berth says."""
 
     def __init__(
-        self, model: Any, settings: ServingSettings, setting_prefix: str, **kwargs: Any
+        self,
+        model: Any,
+        settings: ServingSettings,
+        setting_prefix: str,
+        asgi_app: ASGIApp,
+        **kwargs: Any,
     ) -> None:
         super().__init__(registered_models=ServiceRepository(), **kwargs)
         self.model = model
-        self.asgi_app: ASGIApp | None = None  # what uvicorn serves (None: KServe's app)
+        self.asgi_app = asgi_app  # what uvicorn serves: KServe's app behind Berth's front
         self.host = settings.listen_host
         self.reflection = settings.grpc_reflection
         self.model_repository_extension = repository_extension(
@@ -116,8 +121,7 @@ class BerthModelServer(DrainingModelServer):
             ssl_keyfile=self.ssl_keyfile,
         )
         rest.config.host = self.host
-        if self.asgi_app is not None:
-            rest.config.app = self.asgi_app  # uvicorn takes an app object as well as a string
+        rest.config.app = self.asgi_app  # uvicorn takes an app object as well as a string
         compat.set_servers(self, rest=rest)
         self.servers.append(rest.start())
         if self.enable_grpc:
@@ -159,10 +163,24 @@ def serve(
         "grpc_max_receive_message_length",
         min(args.grpc_max_receive_message_length, settings.max_request_bytes),
     )
+    prefix = f"BERTH_{component.upper()}_"
+    app = model_server.app  # Berth's routes and handlers before KServe adds its own at start
+    install_rest_handler(app)
+    front = install(app) if install is not None else Front()
+    served = front.app(
+        app,
+        limits=lambda inner: LimitsMiddleware(
+            inner,
+            guard=guard,
+            max_request_bytes=settings.max_request_bytes,
+            setting=f"{prefix}MAX_REQUEST_BYTES",
+        ),
+    )
     server = BerthModelServer(
         model,
         settings,
-        f"BERTH_{component.upper()}_",
+        prefix,
+        served,
         guard=guard,
         grace_s=settings.shutdown_grace_s,
         delay_s=settings.shutdown_delay_s,
@@ -180,18 +198,6 @@ def serve(
     logging.captureWarnings(True)  # library warnings as JSON log lines too
     if not trace_logs:
         quiet_per_request_logs()
-    app = model_server.app  # Berth's routes and handlers before KServe adds its own at start
-    install_rest_handler(app)
-    front = install(app) if install is not None else Front()
-    server.asgi_app = front.app(
-        app,
-        limits=lambda inner: LimitsMiddleware(
-            inner,
-            guard=guard,
-            max_request_bytes=settings.max_request_bytes,
-            setting=f"BERTH_{component.upper()}_MAX_REQUEST_BYTES",
-        ),
-    )
     tidy_registry()
     uvloop = use_uvloop(args.event_loop)
     gc.collect()
