@@ -46,10 +46,10 @@ class ServedContract:
         # checks every set column of every row.
         sets = {j: r.allowed for j, r in enumerate(self.rules) if r.allowed is not None}
         self.set_columns = np.array(list(sets), dtype=np.intp)
-        self.allowed = np.full((len(sets), max(map(len, sets.values()), default=0)), np.nan)
+        width = max(map(len, sets.values()), default=0)
+        self.allowed = np.full((len(sets), width), np.nan, dtype=np.float32)
         for k, allowed in enumerate(sets.values()):
             self.allowed[k, : len(allowed)] = allowed
-        self.allowed = self.allowed.astype(np.float32)
         self.labels = [r.describe().split(" ", 1)[0] for r in self.rules]  # "range" | "allowed"
 
     def check(self, matrix: np.ndarray) -> int:
