@@ -72,7 +72,7 @@ def test_master_killed_under_load_503_until_failover_then_full_recovery(
 
 
 def _failover_under_load(stack: ServingStack, cluster: RedisClusterServers) -> None:
-    assert '"redis_type": "redis_cluster"' in (stack.root / "transformer.log").read_text()
+    assert '"redis_type": "redis_cluster"' in stack.log_path("transformer").read_text()
     pid = stack.transformer.proc.pid  # type: ignore[union-attr]
     burst = asyncio.run(closed_loop(stack.infer_url, BODY, 8, 2.0))
     rate = min(RATE, 0.5 * burst.rate())

@@ -36,7 +36,6 @@ class ServingStack(ServingPair):
         super().__init__(
             MODEL, artifact, root, predictor_env=predictor_env, transformer_env=transformer_env
         )
-        self.root = root
         self.cluster = redis_cluster  # a running Redis Cluster to use instead of redis-server
         self.repo = Path(
             shutil.copytree(
