@@ -56,7 +56,8 @@ def tidy_registry() -> list[str]:
 class LabelCache:
     """A labelled metric's children by label values, each bound once: ``labels(*values)``
     as ``metric.labels`` answers it, from a dict after the first call. Label values come from
-    fixed sets (module doc), so the dict stays small."""
+    fixed sets (module doc), so the dict stays small. Wrap a metric where it is defined
+    (``REQUEST_SECONDS = LabelCache(Histogram(...))``), so every caller shares the cache."""
 
     def __init__(self, metric: MetricWrapperBase) -> None:
         self.metric = metric

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from berth.serving.metrics import LabelCache
+
 _FAST = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
-REQUEST_SECONDS = Histogram(
-    "berth_predictor_request_seconds",
-    "Request latency from body decoding to the answer, by protocol (v1, v2, v2-binary, "
-    "grpc-v2) and outcome (HTTP status; gRPC codes as their HTTP equivalent).",
-    ["protocol", "outcome"],
-    buckets=_FAST,
+REQUEST_SECONDS = LabelCache(
+    Histogram(
+        "berth_predictor_request_seconds",
+        "Request latency from body decoding to the answer, by protocol (v1, v2, v2-binary, "
+        "grpc-v2) and outcome (HTTP status; gRPC codes as their HTTP equivalent).",
+        ["protocol", "outcome"],
+        buckets=_FAST,
+    )
 )
 BATCH_ROWS = Histogram(
     "berth_predictor_batch_rows",

@@ -30,7 +30,6 @@ from berth.errors import BerthError
 from berth.observability import REQUEST_ID_HEADER, get_logger, new_request_id, request_id_var
 from berth.serving.codec import RestBody
 from berth.serving.guard import Guard
-from berth.serving.metrics import LabelCache
 from berth.serving.served_model import ServedModel
 from berth.signing import verify_signature
 from berth.wire import MODEL_VERSION_HEADER, OUTPUT_NAME
@@ -71,7 +70,7 @@ class Scoring:
 
 class OnnxPredictor(ServedModel):
     ready: bool
-    request_seconds = LabelCache(metrics.REQUEST_SECONDS)
+    request_seconds = metrics.REQUEST_SECONDS
     served_log_name = __name__
 
     def __init__(self, name: str, model_dir: Path, settings: PredictorSettings) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from berth.serving.metrics import LabelCache
+
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 # Per-version latency, which the canary analysis compares: 1 ms steps up to 6 ms and finer
 # steps to 50 ms, so a few milliseconds' regression moves requests across bucket bounds.
@@ -12,11 +14,13 @@ _VERSIONED = (
     *(0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 
-FEATURE_READ_SECONDS = Histogram(
-    "berth_transformer_feature_read_seconds",
-    "One batched online-store read (all entities of a request), by outcome.",
-    ["outcome"],
-    buckets=_FAST,
+FEATURE_READ_SECONDS = LabelCache(
+    Histogram(
+        "berth_transformer_feature_read_seconds",
+        "One batched online-store read (all entities of a request), by outcome.",
+        ["outcome"],
+        buckets=_FAST,
+    )
 )
 FEATURES_MISSING = Counter(
     "berth_transformer_features_missing_total",
@@ -42,18 +46,22 @@ PREDICTOR_RETRIES = Counter(
     "Predictor calls sent again after failing unanswered (UNAVAILABLE, a refused or reset"
     " connection, 502/503; a retry goes over a fresh gRPC channel or a new REST connection).",
 )
-PREDICTOR_CALL_SECONDS = Histogram(
-    "berth_transformer_predictor_call_seconds",
-    "Calls to the predictor, by protocol (grpc-v2|v2) and outcome (HTTP status).",
-    ["protocol", "outcome"],
-    buckets=_FAST,
+PREDICTOR_CALL_SECONDS = LabelCache(
+    Histogram(
+        "berth_transformer_predictor_call_seconds",
+        "Calls to the predictor, by protocol (grpc-v2|v2) and outcome (HTTP status).",
+        ["protocol", "outcome"],
+        buckets=_FAST,
+    )
 )
-REQUEST_SECONDS = Histogram(
-    "berth_transformer_request_seconds",
-    "End-to-end latency inside the transformer, by client protocol (v1|v2|grpc-v2) and outcome"
-    " (HTTP status).",
-    ["protocol", "outcome"],
-    buckets=_FAST,
+REQUEST_SECONDS = LabelCache(
+    Histogram(
+        "berth_transformer_request_seconds",
+        "End-to-end latency inside the transformer, by client protocol (v1|v2|grpc-v2) and outcome"
+        " (HTTP status).",
+        ["protocol", "outcome"],
+        buckets=_FAST,
+    )
 )
 CANDIDATES = Histogram(
     "berth_transformer_candidates",
@@ -66,21 +74,27 @@ REJECTED = Counter(
     ["reason"],
 )
 # --- canary and shadow (issue 6) ---------------------------------------------------------
-ROUTED = Counter(
-    "berth_transformer_routed_total",
-    "Requests sent to a predictor, by target (primary|canary) and model version.",
-    ["target", "model_version"],
+ROUTED = LabelCache(
+    Counter(
+        "berth_transformer_routed_total",
+        "Requests sent to a predictor, by target (primary|canary) and model version.",
+        ["target", "model_version"],
+    )
 )
-MODEL_REQUESTS = Counter(
-    "berth_transformer_model_requests_total",
-    "Requests by the model version that answered (or was chosen) and outcome (HTTP status).",
-    ["model_version", "outcome"],
+MODEL_REQUESTS = LabelCache(
+    Counter(
+        "berth_transformer_model_requests_total",
+        "Requests by the model version that answered (or was chosen) and outcome (HTTP status).",
+        ["model_version", "outcome"],
+    )
 )
-MODEL_REQUEST_SECONDS = Histogram(
-    "berth_transformer_model_request_seconds",
-    "End-to-end latency inside the transformer, by model version and outcome (HTTP status).",
-    ["model_version", "outcome"],
-    buckets=_VERSIONED,
+MODEL_REQUEST_SECONDS = LabelCache(
+    Histogram(
+        "berth_transformer_model_request_seconds",
+        "End-to-end latency inside the transformer, by model version and outcome (HTTP status).",
+        ["model_version", "outcome"],
+        buckets=_VERSIONED,
+    )
 )
 SHADOW_DELTA = Histogram(
     "berth_transformer_shadow_delta",

@@ -18,7 +18,6 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from berth.observability import get_logger, request_id_var
 from berth.serving.errors import Served
 from berth.serving.guard import Guard
-from berth.serving.metrics import LabelCache
 from berth.serving.served_model import ServedModel
 from berth.wire import (
     FILLED_HEADER,
@@ -53,7 +52,7 @@ PLATFORM = "berth_transformer"  # OIP model metadata: what serves the model
 class FeatureTransformer(ServedModel):
     """Candidates in, scores out: Feast online features -> predictor (Open Inference V2)."""
 
-    request_seconds = LabelCache(metrics.REQUEST_SECONDS)
+    request_seconds = metrics.REQUEST_SECONDS
     served_log_name = __name__
 
     def __init__(

@@ -29,7 +29,6 @@ from berth.errors import (
     InvalidInputError,
     OverloadedError,
 )
-from berth.serving.metrics import LabelCache
 from berth_transformer import metrics
 
 T = TypeVar("T")
@@ -135,9 +134,6 @@ def from_http_error(status: int, body: bytes, headers: Any) -> BerthError:
     return PredictorError(f"predictor answered HTTP {status}: {message}")
 
 
-_CALL_SECONDS = LabelCache(metrics.PREDICTOR_CALL_SECONDS)
-
-
 class Timed:
     """Observes the call latency by outcome (the HTTP status the caller will see)."""
 
@@ -150,7 +146,9 @@ class Timed:
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         outcome = "200" if exc is None else str(getattr(exc, "status", 500))
-        _CALL_SECONDS.labels(self.protocol, outcome).observe(time.perf_counter() - self.started)
+        metrics.PREDICTOR_CALL_SECONDS.labels(self.protocol, outcome).observe(
+            time.perf_counter() - self.started
+        )
 
 
 def checked_scores(scores: np.ndarray, n: int) -> np.ndarray:

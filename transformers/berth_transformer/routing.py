@@ -13,7 +13,6 @@ import hashlib
 from dataclasses import dataclass
 
 from berth.errors import ModelNotFoundError, quote
-from berth.serving.metrics import LabelCache
 from berth_transformer import metrics
 from berth_transformer.predictor_client import PredictorClient
 
@@ -41,16 +40,11 @@ class Route:
     model_version: str = ""
 
 
-_MODEL_REQUESTS = LabelCache(metrics.MODEL_REQUESTS)
-_MODEL_REQUEST_SECONDS = LabelCache(metrics.MODEL_REQUEST_SECONDS)
-_ROUTED = LabelCache(metrics.ROUTED)
-
-
 def observe(route: Route, outcome: str, elapsed_s: float) -> None:
     """Per-version request count and latency (the rollout analyzer's error rate and p99)."""
     version = route.model_version or "unknown"
-    _MODEL_REQUESTS.labels(version, outcome).inc()
-    _MODEL_REQUEST_SECONDS.labels(version, outcome).observe(elapsed_s)
+    metrics.MODEL_REQUESTS.labels(version, outcome).inc()
+    metrics.MODEL_REQUEST_SECONDS.labels(version, outcome).observe(elapsed_s)
 
 
 class Router:
@@ -94,4 +88,4 @@ class Router:
     def answered(self, route: Route, model_version: str) -> None:
         if model_version:
             route.model_version = model_version
-        _ROUTED.labels(route.target, route.model_version or "unknown").inc()
+        metrics.ROUTED.labels(route.target, route.model_version or "unknown").inc()

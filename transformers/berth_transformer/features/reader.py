@@ -21,7 +21,6 @@ from berth.errors import ContractMismatchError, DeadlineExceededError, Dependenc
 from berth.featurerepo import ContractFeature
 from berth.observability import get_logger
 from berth.serving.lograte import FAILURES
-from berth.serving.metrics import LabelCache
 from berth_transformer import metrics
 from berth_transformer.features import redis_plan, redis_source, store_faults
 from berth_transformer.features.columns import ColumnPlan, ServedFeature, served_features
@@ -38,7 +37,6 @@ log = get_logger(__name__)
 ONLINE_STORE = "online store"
 # What a read raises when the store is down: Redis (redis-py), SQLite, sockets.
 _UNAVAILABLE = (redis.exceptions.RedisError, sqlite3.Error, OSError)
-_READ_SECONDS = LabelCache(metrics.FEATURE_READ_SECONDS)
 
 
 class FeatureReader:
@@ -77,7 +75,7 @@ class FeatureReader:
                 log.warning("online store read failed", error=error, suppressed=suppressed)
             raise DependencyUnavailableError(ONLINE_STORE) from None
         finally:
-            _READ_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+            metrics.FEATURE_READ_SECONDS.labels(outcome).observe(time.perf_counter() - started)
         plan, policies = self._plan, self._policies
         values = store_faults.screen(plan, values, rows, policies)
         missing = np.isnan(values)
