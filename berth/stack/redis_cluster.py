@@ -22,10 +22,12 @@ MAX_PORT = 65_535 - BUS_OFFSET
 
 
 def cluster_port(taken: set[int]) -> int:
-    """A free loopback port whose bus port (+10000) is free too."""
+    """A free loopback port whose bus port (+10000) is free too, and that is neither a taken
+    node's port nor its bus port (nor has a taken node's port as its bus port)."""
     while True:
         port = free_port()
-        if port <= MAX_PORT and port not in taken and port_is_free(port + BUS_OFFSET):
+        clash = {port, port + BUS_OFFSET, port - BUS_OFFSET} & taken
+        if port <= MAX_PORT and not clash and port_is_free(port + BUS_OFFSET):
             return port
 
 
