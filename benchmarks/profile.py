@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,10 @@ _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
 def find_py_spy() -> str | None:
-    return os.environ.get("BENCH_PY_SPY") or shutil.which("py-spy")
+    """``BENCH_PY_SPY``, else py-spy beside this Python (a venv run without activating it),
+    else on ``PATH``."""
+    beside = shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    return os.environ.get("BENCH_PY_SPY") or beside or shutil.which("py-spy")
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """HTTP/1.1 connection limits uvicorn does not have: header size and count, a header-read
-timeout, and a lingering close.
+timeout, and a lingering close; and each answer in one send.
 
 uvicorn's httptools protocol buffers a request's headers without bound (10k headers, an 8 MB
 header or a 64 MB unfinished one are all read) and gives a client all the time it wants to
@@ -16,6 +16,11 @@ with, per request:
   then closes; closing with unread data would reset the connection, and a client that sends
   its whole body before reading (``http.client``) would see ``ConnectionResetError`` instead of
   the 413. nginx's ``lingering_close`` does the same.
+
+And one send per answer: uvicorn writes a response's status line and headers, then its body,
+as two ``write`` calls, so two ``send`` syscalls and two TCP segments, each waking the peer
+(the transformer's predictor client, on the hop). The header block waits for the body's first
+chunk and leaves with it (:class:`_ResponseTransport`).
 """
 
 from __future__ import annotations
@@ -45,15 +50,45 @@ def _response(status: bytes, message: bytes) -> bytes:
     )
 
 
-class _LingeringTransport:
-    """The transport a request's response cycle writes to: ``close()`` lingers while the
-    request body is still arriving (see the module docstring)."""
+class _ResponseTransport:
+    """The transport a request's response cycle writes to.
 
-    def __init__(self, protocol: LimitedHttpProtocol, transport: asyncio.Transport) -> None:
+    - One send per answer: uvicorn writes the status line and headers, then the body, as two
+      ``write`` calls; each is a ``send`` syscall and a TCP segment, and the peer wakes for
+      each. The header block is held and sent with the body's first chunk (at the latest on
+      the loop's next turn, for a response whose body comes later).
+    - ``close()`` lingers while the request body is still arriving (module docstring).
+    """
+
+    def __init__(
+        self, protocol: LimitedHttpProtocol, cycle: Any, transport: asyncio.Transport
+    ) -> None:
         self._protocol = protocol
+        self._cycle = cycle  # this request's (a pipelined next one may be the protocol's)
         self._transport = transport
+        self._held: bytes | None = None  # the header block, until the body's first chunk
+        self._started = False  # the header block went by (later writes are body chunks)
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held + data)
+            return
+        if not self._started and self._cycle.response_started:
+            self._started = True  # uvicorn sets response_started, then writes the headers
+            self._held = data
+            self._protocol.loop.call_soon(self.flush)
+            return
+        self._transport.write(data)  # ``100 Continue`` before the response, body chunks
+
+    def flush(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._transport.write(held)
 
     def close(self) -> None:
+        self.flush()
         self._protocol.close_lingering()
 
     def __getattr__(self, name: str) -> Any:
@@ -164,7 +199,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._header_bytes = self._header_count = self._parsed_bytes = 0
         super().on_headers_complete()
         if self.cycle is not None:
-            self.cycle.transport = _LingeringTransport(self, self.transport)  # type: ignore[assignment]
+            cycle = self.cycle
+            cycle.transport = _ResponseTransport(self, cycle, self.transport)  # type: ignore[assignment]
 
     def on_response_complete(self) -> None:
         self.last_active = self.loop.time()

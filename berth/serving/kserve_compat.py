@@ -19,9 +19,6 @@ first when the kserve pin in ``constraints.txt`` moves).
   ``_model_repository_extension``, ``_kwargs``, ``_port``).
 - :func:`register_models`: ``ModelServer._register_and_check_atleast_one_model_is_ready``.
 - :data:`REST_HANDLERS_HOOK`: ``RESTServer._add_exception_handlers``, which Berth overrides.
-- :func:`stop_kserve_latency_histograms`: ``Model.__call__`` times each call into the module
-  globals ``kserve.model.{PRE,PREDICT,POST,EXPLAIN}_HIST_TIME`` (about 18 us a call), which
-  :func:`berth.serving.metrics.tidy_registry` takes out of ``/metrics``; they become no-ops.
 - :func:`properties_wire` (:data:`OipProperties` reads it back): KServe's compiled gRPC proto
   stops at field 5 of ``ModelMetadataResponse``; field 6 (``map<string, string> properties``,
   as in the OIP proto) is declared here at run time and merged into KServe's message as a
@@ -34,7 +31,6 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
-from kserve import model as kserve_model
 from kserve import model_server
 from kserve.model_server import ModelServer
 from kserve.protocol.grpc import server as kserve_grpc_server
@@ -127,40 +123,6 @@ def aio_server_of(grpc: GRPCServer) -> Any:
 def set_aio_server(grpc: GRPCServer, server: Any) -> None:
     """Where ``GRPCServer.stop`` looks for the ``grpc.aio.Server`` it stops."""
     grpc._server = server
-
-
-# --- KServe's per-call latency histograms ----------------------------------------------------
-
-KSERVE_LATENCY_HISTOGRAMS = (
-    "PRE_HIST_TIME",
-    "PREDICT_HIST_TIME",
-    "POST_HIST_TIME",
-    "EXPLAIN_HIST_TIME",
-)
-
-
-class _Untimed:
-    """Stands in for a histogram nothing exports: ``labels(...).time()`` times nothing."""
-
-    def labels(self, *values: Any, **by_name: Any) -> _Untimed:
-        return self
-
-    def time(self) -> _Untimed:
-        return self
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def stop_kserve_latency_histograms() -> None:
-    """Make ``Model.__call__``'s timers no-ops (their histograms are off ``/metrics``)."""
-    for name in KSERVE_LATENCY_HISTOGRAMS:
-        if not hasattr(kserve_model, name):
-            raise AttributeError(f"kserve.model has no {name!r}")
-        setattr(kserve_model, name, _Untimed())
 
 
 # --- the OIP properties field KServe's proto lacks --------------------------------------------

@@ -9,9 +9,9 @@ or never moves.
 - No KServe ``request_{preprocess,predict,postprocess,explain}_seconds`` (kserve/metrics.py):
   they time the same calls as ``berth_predictor_request_seconds`` /
   ``berth_transformer_request_seconds`` (by protocol and outcome) and the per-version
-  ``berth_transformer_model_request_seconds`` that canary analysis reads. KServe's
-  ``Model.__call__`` still times every call into them: those timers become no-ops too
-  (:func:`berth.serving.kserve_compat.stop_kserve_latency_histograms`, ~18 us a call).
+  ``berth_transformer_model_request_seconds`` that canary analysis reads. Nothing observes
+  them either: Berth's models run their handlers themselves
+  (:meth:`berth.serving.served_model.ServedModel.run_handlers`).
 
 The transformer keeps two Berth histograms of its end-to-end latency on purpose, cut by
 different labels: ``berth_transformer_request_seconds`` by client protocol (the SLO alerts and
@@ -30,7 +30,6 @@ from prometheus_client import REGISTRY, disable_created_metrics
 from prometheus_client.metrics import MetricWrapperBase
 
 from berth.observability import get_logger
-from berth.serving.kserve_compat import stop_kserve_latency_histograms
 
 log = get_logger(__name__)
 
@@ -48,7 +47,6 @@ def tidy_registry() -> list[str]:
                 except KeyError:  # not registered (already taken out)
                     continue
                 removed.append(value._name)
-    stop_kserve_latency_histograms()
     log.debug("metrics taken out of /metrics", names=removed)
     return removed
 

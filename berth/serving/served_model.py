@@ -1,6 +1,7 @@
 """``ServedModel``: the ``__call__`` both containers' KServe models share.
 
-Around KServe's ``Model.__call__`` (preprocess -> predict -> postprocess) every call gets:
+Every call runs KServe's handler pipeline (preprocess -> validate -> predict or explain ->
+postprocess, with response headers) and gets:
 
 1. its request id (the caller's valid ``x-request-id``, or a new one written into the headers,
    which KServe echoes) and W3C trace context, bound for the logs (:class:`Served`);
@@ -9,6 +10,12 @@ Around KServe's ``Model.__call__`` (preprocess -> predict -> postprocess) every 
    the outcome label (``"200"``, ``"400"``, ``"503"`` ...);
 4. its latency in ``request_seconds`` labelled ``(protocol, outcome)``, then
    :meth:`ServedModel.finished`, and a DEBUG line ``request done``.
+
+The pipeline is :meth:`ServedModel.run_handlers`, not KServe's ``Model.__call__``: the same
+steps and the same timing trace line (``--enable_latency_logging``), without what KServe's
+version spends on every call for handlers that may be sync (an ``inspect`` check per handler)
+and on latency histograms Berth takes off ``/metrics`` (:mod:`berth.serving.metrics`).
+Handlers are async and take the response headers (``return_response_headers=True``).
 
 API for a subclass (the predictor's ``OnnxPredictor``, the transformer's ``FeatureTransformer``):
 
@@ -33,6 +40,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar
 
 import kserve
+from kserve.logging import trace_logger
 from kserve.model import InferenceVerb
 from kserve.protocol.infer_type import InferRequest
 
@@ -80,7 +88,7 @@ class ServedModel(kserve.Model):  # type: ignore[misc]
         try:
             with served(call):
                 async with self.admission(verb):
-                    return await super().__call__(body, headers, verb)
+                    return await self.run_handlers(body, headers, verb)
         finally:
             elapsed = time.perf_counter() - started
             self.request_seconds.labels(protocol, call.outcome).observe(elapsed)
@@ -94,3 +102,35 @@ class ServedModel(kserve.Model):  # type: ignore[misc]
                     request_id=call.request_id,
                     trace_id=(call.traceparent or "--").split("-")[1],
                 )
+
+    async def run_handlers(
+        self, body: Any, headers: dict[str, str], verb: InferenceVerb
+    ) -> tuple[Any, dict[str, str]]:
+        """preprocess -> validate -> predict (or explain) -> postprocess, as KServe's
+        ``Model.__call__``: the answer and its response headers; KServe's timing trace line
+        when its latency logging is on."""
+        response_headers: dict[str, str] = {}
+        started = time.perf_counter()
+        payload = await self.preprocess(body, headers)
+        preprocessed = time.perf_counter()
+        payload = self.validate(payload)
+        if verb == InferenceVerb.PREDICT:
+            response = await self.predict(payload, headers, response_headers)
+        elif verb == InferenceVerb.EXPLAIN:
+            response = await self.explain(payload, headers)
+        else:
+            raise NotImplementedError(verb)
+        predicted = time.perf_counter()
+        response = await self.postprocess(response, headers, response_headers)
+        if self.enable_latency_logging:
+            ms = {
+                "preprocess_ms": preprocessed - started,
+                "explain_ms": predicted - preprocessed if verb == InferenceVerb.EXPLAIN else 0,
+                "predict_ms": predicted - preprocessed if verb == InferenceVerb.PREDICT else 0,
+                "postprocess_ms": time.perf_counter() - predicted,
+            }
+            trace_logger.info(
+                f"requestId: {headers.get('x-request-id', 'N.A.')}, "
+                + ", ".join(f"{key}: {round(s * 1000, 9)}" for key, s in ms.items())
+            )
+        return response, response_headers

@@ -47,8 +47,11 @@ class _PerRequestLines(logging.Filter):
 
 def quiet_per_request_logs() -> None:
     """KServe's timing trace, uvicorn's access line and the gRPC call line off."""
-    for name in ("kserve.trace", "uvicorn.access"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("kserve.trace").setLevel(logging.WARNING)
+    # No handler on the way up: uvicorn's protocol then skips the line's work (it formats the
+    # client address and path before the logger drops the line), as with uvicorn --no-access-log.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers, access.propagate = [], False
     logging.getLogger("kserve").addFilter(_PerRequestLines())
 
 

@@ -7,7 +7,6 @@ the accessor in ``kserve_compat`` to change.
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -161,21 +160,19 @@ def test_model_call_signature_the_served_model_wraps() -> None:
     assert InferenceVerb.PREDICT and InferenceVerb.EXPLAIN
 
 
-def test_kserve_latency_histograms_are_module_globals_model_call_times(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from kserve import metrics as kserve_metrics
-    from kserve import model as kserve_model
-
+def test_model_call_runs_the_handlers_served_model_runs() -> None:
+    """``ServedModel.run_handlers`` mirrors KServe's ``Model.__call__``: the same handlers in
+    the same order, with the response headers, and the same timing trace line."""
     source = inspect.getsource(Model.__call__)
-    for name in compat.KSERVE_LATENCY_HISTOGRAMS:
-        _has(kserve_model, name, f"kserve.model.{name}")
-        monkeypatch.setattr(kserve_model, name, getattr(kserve_model, name))  # restored after
-        assert f"{name}.labels(" in source, f"kserve Model.__call__ no longer times {name}"
-    real = kserve_metrics.PREDICT_HIST_TIME.labels(model_name="m")
-    before = real._sum.get()
-    compat.stop_kserve_latency_histograms()
-    for name in compat.KSERVE_LATENCY_HISTOGRAMS:
-        with getattr(kserve_model, name).labels(model_name="m").time():
-            time.sleep(0.001)
-    assert real._sum.get() == before
+    steps = [
+        "self.preprocess(body, headers)",
+        "self.validate(payload)",
+        "self.explain(payload, headers)",
+        "self.predict(payload, headers, response_headers)",
+        "self.postprocess(response, headers, response_headers)",
+        "trace_logger.info(",
+        "return response, response_headers",
+    ]
+    at = [source.find(step) for step in steps]
+    assert -1 not in at, dict(zip(steps, at, strict=True))
+    assert at == sorted(at), "kserve Model.__call__ changed its order"
