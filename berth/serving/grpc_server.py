@@ -10,6 +10,9 @@ inference service (kserve/python/kserve/kserve/protocol/grpc/server.py). Here:
   server not draining, NOT_SERVING otherwise: a Kubernetes ``grpc:`` probe or a mesh health
   check reads readiness without the inference proto. ``Check`` reads the state when asked;
   ``Watch`` streams see changes within :data:`WATCH_PERIOD_S`.
+- KServe's logging interceptor (a line per call) only with trace logs on
+  (``--enable_latency_logging``); without them its line was dropped by a filter after being
+  made, a few percent of a call's CPU.
 - Server reflection (package ``grpcio-reflection``) when ``BERTH_<ROLE>_GRPC_REFLECTION`` is
   true, so ``grpcurl`` works without the ``.proto``; off by default in the containers (it
   describes the whole API to anyone who can reach the port), on in ``berth up``.
@@ -87,13 +90,21 @@ class BerthGrpcServer(GRPCServer):  # type: ignore[misc]
         ready: Callable[[], bool],
         reflection_on: bool,
         tls: tuple[str, str] | None = None,
+        log_calls: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.log_calls = log_calls  # KServe's logging interceptor: an INFO line per call
         self.host = host
         self.tls = None if tls is None else [(Path(tls[1]).read_bytes(), Path(tls[0]).read_bytes())]
         self.health = ReadinessHealth(ready)
         self.reflection_on = reflection_on
+
+    def interceptors(self) -> tuple[Any, ...]:
+        """Errors to status codes; KServe's line per call only when asked for."""
+        if self.log_calls:
+            return (LoggingInterceptor(), QuietInterceptor())
+        return (QuietInterceptor(),)
 
     async def start(self, max_workers: int) -> None:
         # The servicer by its module name: the containers point it at Berth's subclass.
@@ -101,7 +112,7 @@ class BerthGrpcServer(GRPCServer):  # type: ignore[misc]
         _, _, kwargs, port = compat.grpc_server_parts(self)
         server = aio.server(
             futures.ThreadPoolExecutor(max_workers=max_workers),
-            interceptors=(LoggingInterceptor(), QuietInterceptor()),
+            interceptors=self.interceptors(),
             options=[
                 (name, kwargs.get(name.replace(".", "_")))
                 for name in ("grpc.max_send_message_length", "grpc.max_receive_message_length")

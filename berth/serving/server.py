@@ -38,21 +38,14 @@ from berth.serving.settings import ServingSettings
 log = get_logger(__name__)
 
 
-class _PerRequestLines(logging.Filter):
-    """KServe's gRPC interceptor logs a line per call at INFO ("grpc method: ...")."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("grpc method:")
-
-
 def quiet_per_request_logs() -> None:
-    """KServe's timing trace, uvicorn's access line and the gRPC call line off."""
+    """KServe's timing trace and uvicorn's access line off (KServe's gRPC line per call comes
+    from its logging interceptor, which the gRPC server has only with trace logs on)."""
     logging.getLogger("kserve.trace").setLevel(logging.WARNING)
     # No handler on the way up: uvicorn's protocol then skips the line's work (it formats the
     # client address and path before the logger drops the line), as with uvicorn --no-access-log.
     access = logging.getLogger("uvicorn.access")
     access.handlers, access.propagate = [], False
-    logging.getLogger("kserve").addFilter(_PerRequestLines())
 
 
 def use_uvloop(choice: str) -> bool:
@@ -137,6 +130,7 @@ class BerthModelServer(DrainingModelServer):
                 host=self.host,
                 ready=self.ready,
                 reflection_on=self.reflection,
+                log_calls=bool(self.enable_latency_logging),
                 tls=(self.ssl_certfile, self.ssl_keyfile)
                 if self.ssl_certfile and self.ssl_keyfile
                 else None,
