@@ -94,6 +94,27 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interleave(args: argparse.Namespace) -> int:
+    from benchmarks import interleave
+
+    try:
+        stacks = interleave.stacks(args.stack, args.pid)
+    except ValueError as exc:
+        print(f"python -m benchmarks interleave: {exc}", file=sys.stderr)
+        return 2
+    spec = _spec(argparse.Namespace(**{**vars(args), "target": stacks[0].target}))
+    result = interleave.run(stacks, spec, args.rounds)  # type: ignore[arg-type]
+    text = interleave.markdown(result)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "interleave.json").write_text(json.dumps(result, indent=2))
+        (out / "interleave.md").write_text(text + "\n")
+    print(json.dumps(result, indent=2))
+    print(text, file=sys.stderr)
+    return 0
+
+
 def _cores() -> int:
     import os
 
@@ -252,11 +273,17 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in ("load", "sweep"):
+    if args.command in ("load", "sweep", "interleave"):
         from benchmarks.loadgen import RemoteTargetRefused, refuse_remote
 
+        targets = (
+            [args.target]
+            if args.command != "interleave"
+            else [stack.partition("=")[2] for stack in args.stack]
+        )
         try:
-            refuse_remote(args.target, args.allow_remote)
+            for target in targets:
+                refuse_remote(target, args.allow_remote)
         except RemoteTargetRefused as exc:
             parser.exit(2, f"python -m benchmarks {args.command}: {exc}\n")
     if args.command == "compare":
@@ -266,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "load": _load,
         "sweep": _sweep,
+        "interleave": _interleave,
         "predictor": _predictor,
         "features": _features,
         "report": _report,

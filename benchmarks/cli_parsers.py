@@ -65,6 +65,23 @@ def _load_parsers(sub: Any) -> None:
     )
     sw.add_argument("--pid", type=int, action="append", default=[], help="server pid to meter")
 
+    il = sub.add_parser(
+        "interleave", help="running stacks side by side: the same point to each, alternating"
+    )
+    add_load_args(il, "requests per second", target=False)
+    il.add_argument(
+        "--stack", action="append", required=True, metavar="NAME=TARGET", help="two or more"
+    )
+    il.add_argument(
+        "--pid",
+        action="append",
+        default=[],
+        metavar="NAME=PID",
+        help="a server process of stack NAME (its children count too); repeat per process",
+    )
+    il.add_argument("--rounds", type=int, default=12, help="points per stack")
+    il.add_argument("--out", help="also write interleave.json and interleave.md here")
+
 
 def _component_parsers(sub: Any) -> None:
     """ "predictor" and "features": one component alone."""
@@ -130,10 +147,11 @@ def _tool_parsers(sub: Any) -> None:
     ba.add_argument("--batch-rows", type=int, default=8192)
 
 
-def add_load_args(p: argparse.ArgumentParser, rate_help: str) -> None:
-    p.add_argument(
-        "--target", required=True, help="http://127.0.0.1:PORT, or 127.0.0.1:PORT for gRPC"
-    )
+def add_load_args(p: argparse.ArgumentParser, rate_help: str, target: bool = True) -> None:
+    if target:
+        p.add_argument(
+            "--target", required=True, help="http://127.0.0.1:PORT, or 127.0.0.1:PORT for gRPC"
+        )
     p.add_argument("--protocol", choices=PROTOCOLS, default="v1")
     p.add_argument("--rate", type=float, default=50.0, help=rate_help)
     p.add_argument("--duration", type=float, default=5.0, help="seconds per point (after warm-up)")
