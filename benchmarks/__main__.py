@@ -44,12 +44,12 @@ def _compare(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def _spec(args: argparse.Namespace) -> object:
+def _spec(args: argparse.Namespace, target: str | None = None) -> object:
     from benchmarks.loadgen import LoadSpec
 
     return LoadSpec(
         protocol=args.protocol,
-        target=args.target,
+        target=target or args.target,
         rate=args.rate,
         duration_s=args.duration,
         warmup_s=args.warmup,
@@ -96,13 +96,16 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _interleave(args: argparse.Namespace) -> int:
     from benchmarks import interleave
+    from benchmarks.loadgen import refuse_remote
 
     try:
         stacks = interleave.stacks(args.stack, args.pid)
-    except ValueError as exc:
+        for stack in stacks:
+            refuse_remote(stack.target, args.allow_remote)
+    except ValueError as exc:  # RemoteTargetRefused is one
         print(f"python -m benchmarks interleave: {exc}", file=sys.stderr)
         return 2
-    spec = _spec(argparse.Namespace(**{**vars(args), "target": stacks[0].target}))
+    spec = _spec(args, stacks[0].target)  # each point goes to its stack's target
     result = interleave.run(stacks, spec, args.rounds)  # type: ignore[arg-type]
     text = interleave.markdown(result)
     if args.out:
@@ -273,17 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in ("load", "sweep", "interleave"):
+    if args.command in ("load", "sweep"):
         from benchmarks.loadgen import RemoteTargetRefused, refuse_remote
 
-        targets = (
-            [args.target]
-            if args.command != "interleave"
-            else [stack.partition("=")[2] for stack in args.stack]
-        )
         try:
-            for target in targets:
-                refuse_remote(target, args.allow_remote)
+            refuse_remote(args.target, args.allow_remote)
         except RemoteTargetRefused as exc:
             parser.exit(2, f"python -m benchmarks {args.command}: {exc}\n")
     if args.command == "compare":

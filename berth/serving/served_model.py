@@ -63,6 +63,12 @@ class ServedModel(kserve.Model):  # type: ignore[misc]
 
     request_seconds: ClassVar[Any]
     served_log_name: ClassVar[str] = __name__
+    _served_log: ClassVar[logging.Logger] = logging.getLogger(__name__)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """The ``request done`` logger, looked up once per class, not on every call."""
+        super().__init_subclass__(**kwargs)
+        cls._served_log = logging.getLogger(cls.served_log_name)
 
     def admission(self, verb: InferenceVerb) -> AbstractAsyncContextManager[None]:
         raise NotImplementedError
@@ -93,7 +99,7 @@ class ServedModel(kserve.Model):  # type: ignore[misc]
             elapsed = time.perf_counter() - started
             self.request_seconds.labels(protocol, call.outcome).observe(elapsed)
             self.finished(call, body, protocol, elapsed, verb)
-            if logging.getLogger(self.served_log_name).isEnabledFor(logging.DEBUG):
+            if self._served_log.isEnabledFor(logging.DEBUG):
                 get_logger(self.served_log_name).debug(
                     "request done",
                     protocol=protocol,

@@ -88,9 +88,7 @@ class PlainTransport:
 
     async def _roundtrip(self, commands: Sequence[Command]) -> list[Reply]:
         conn = self._idle.pop() if self._idle else self._client.connection_pool.make_connection()
-        if not conn.is_connected:
-            await conn.connect()
-        replies = await roundtrip(conn, commands)  # a failure disconnects it: not kept
+        replies = await roundtrip(conn, commands)  # connects a new one; a failure drops it
         self._idle.append(conn)
         return replies
 
