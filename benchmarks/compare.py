@@ -225,8 +225,8 @@ class _Run:
         for stack in chains:
             spec = replace(base_spec, target=stack.url, label=stack.name)
             cfg = self.cfg.get(stack.name, self.cfg["berth"])
-            measured = set(stack.pids().values())
-            with paused(s.server_pids() - measured, keep=measured):
+            mine = stack.pids().values()
+            with paused(s.server_pids() - set(mine), keep=mine):
                 result = sweep(self.worker, self.meter(stack.pids()), spec, cfg, self.cores)
             e2e[stack.name] = e2e_entry(result, key, cpu_bound(result["points"], self.cores))
             self.steps.mark(f"e2e_{stack.name}")
