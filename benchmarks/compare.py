@@ -10,11 +10,10 @@ Order (each step measured while nothing else of ours runs):
 3. predictor alone in-process (ORT int8 vs fp32 vs torch eager), in a child process;
 4. feature read for one request of N candidates (Berth / Feast SDK / raw Redis floor);
 5. end to end: sweep Berth, Berth over its other hop (gRPC beside REST V2), the baseline, the
-   tuned peer and the floor (REST V1, same requests) up to p99 <= bound, every other server
-   paused while a chain is swept (:mod:`benchmarks.quiet`);
+   tuned peer and the floor (REST V1, same requests) up to p99 <= bound;
 6. Berth's other protocols (V2 REST, gRPC V2) and batching on vs off (single-row gRPC requests
-   straight to the predictor); the predictor peers beside Berth's predictor (the others
-   paused, as above), then the prediction-cache experiment (unless ``--smoke``);
+   straight to the predictor); the predictor peers beside Berth's predictor, then the
+   prediction-cache experiment (unless ``--smoke``);
 7. optional py-spy profile of each server under load; stop everything; write
    ``results.json``, ``report.md`` and ``latency.png``.
 """
@@ -54,7 +53,6 @@ from benchmarks.compare_setup import Servers, Steps, renice, say
 from benchmarks.cpu import CpuMeter
 from benchmarks.loadgen import LoadSpec
 from benchmarks.peer_run import HOP_KEYS, PeerRun, e2e_entry, same_rate
-from benchmarks.quiet import paused
 from benchmarks.sweep import SweepConfig, sweep
 
 
@@ -225,9 +223,7 @@ class _Run:
         for stack in chains:
             spec = replace(base_spec, target=stack.url, label=stack.name)
             cfg = self.cfg.get(stack.name, self.cfg["berth"])
-            mine = stack.pids().values()
-            with paused(s.server_pids() - set(mine), keep=mine):
-                result = sweep(self.worker, self.meter(stack.pids()), spec, cfg, self.cores)
+            result = sweep(self.worker, self.meter(stack.pids()), spec, cfg, self.cores)
             e2e[stack.name] = e2e_entry(result, key, cpu_bound(result["points"], self.cores))
             self.steps.mark(f"e2e_{stack.name}")
         e2e.update(compare_summary.chain_ratios(e2e, key))
@@ -271,12 +267,7 @@ class _Run:
         peer_spec = replace(base_spec, duration_s=plan.peer_point_s, warmup_s=0.3)
         peer_cfg = replace(peer_sweep, bounds_ms=self.bounds)
         self.results["predictor_peers"] = peers.measure(
-            self.worker,
-            extra.predictor_targets(),
-            peer_spec,
-            peer_cfg,
-            self.cores,
-            frozenset(s.server_pids()),
+            self.worker, extra.predictor_targets(), peer_spec, peer_cfg, self.cores
         )
         self.steps.mark("predictor_peers")
         predictor_cpu = e2e["berth"]["cpu_bound"].get("cpu_ms_per_request", {})

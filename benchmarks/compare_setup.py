@@ -70,16 +70,6 @@ class Servers:
             self.extra.wait_ready()
         steps.mark("start_servers")
 
-    def server_pids(self) -> set[int]:
-        """Every server process this run started (not Redis, not the load generator)."""
-        pids = {*self.berth.pids().values(), *self.baseline.pids().values()}
-        if self.nobatch is not None and self.nobatch.proc is not None:
-            pids.add(self.nobatch.proc.pid)
-        if self.extra is not None:
-            pids |= {pid for chain in self.extra.chains.values() for pid in chain.pids().values()}
-            pids |= {peer.pid for peer in self.extra.predictors.values() if peer.pid}
-        return pids
-
     def stop(self, notes: list[str]) -> None:
         if self.worker is not None:
             self.worker.close()

@@ -25,7 +25,6 @@ from benchmarks import peer_venv
 from benchmarks.cpu import CpuMeter
 from benchmarks.loadgen import LoadSpec, LoadWorker
 from benchmarks.payloads import MODEL
-from benchmarks.quiet import paused
 from benchmarks.sweep import SweepConfig, sweep
 from berth.stack import LOOPBACK, ServerProcess, free_port
 
@@ -153,10 +152,8 @@ def measure(
     base: LoadSpec,
     cfg: SweepConfig,
     cores: int,
-    servers: frozenset[int] = frozenset(),
 ) -> dict[str, Any]:
-    """Sweep every running peer per rows x protocol, peers interleaved; ratios to Berth.
-    ``servers``: every server process of the run, paused but for the peer under load."""
+    """Sweep every running peer per rows x protocol, peers interleaved; ratios to Berth."""
     key = rate_key(min(cfg.bounds_ms))
     out: dict[str, Any] = {"bound_ms": min(cfg.bounds_ms), "rows": list(ROWS)}
     running = {n: p for n, p in peers.items() if p.error is None and p.pid is not None}
@@ -179,8 +176,7 @@ def measure(
                     payload="features",
                     label=f"{name}-{proto}-rows{rows}",
                 )
-                with paused(servers - {peer.pid}, keep=[peer.pid]):
-                    result = sweep(worker, meter, spec, cfg, cores)
+                result = sweep(worker, meter, spec, cfg, cores)
                 print(
                     f"[benchmarks] predictor peer {name} {proto} {rows} rows: "
                     f"{result['max_rps']} rps ({len(result['points'])} points)",
