@@ -7,7 +7,7 @@ import pytest
 from kserve.protocol.infer_type import InferInput
 
 from berth.errors import InvalidInputError
-from berth_transformer.schema import parse_v1, parse_v2
+from berth_transformer.schema import _plain, _validated, parse_v1, parse_v2
 
 ROW = {"customer_id": 7, "driver_id": 1003, "trip_distance_km": 4.2, "pickup_hour": 18}
 
@@ -150,16 +150,14 @@ EDGES: list[object] = [
 @pytest.mark.parametrize("field", list(ROW))
 @pytest.mark.parametrize("value", EDGES)
 def test_v1_plain_path_is_the_validated_rule(field: str, value: object) -> None:
-    """The one-pass path (`_plain_columns`) accepts only what the pydantic path accepts, with the
+    """The one-pass path (`_plain`) accepts only what the pydantic path accepts, with the
     same columns; everything else it leaves to that path, which names the fault."""
-    from berth_transformer.schema import _plain_columns, _validated
-
     instances = [ROW, {**ROW, field: value}]
     try:
         expected = _validated(instances)
     except InvalidInputError:
         expected = None
-    plain = _plain_columns(instances)
+    plain = _plain(instances)
     if plain is None:
         return  # parse_v1 answers as _validated does (the error tests above)
     assert expected is not None, f"the plain path took {field}={value!r}, the rule refuses it"
@@ -171,8 +169,6 @@ def test_v1_plain_path_is_the_validated_rule(field: str, value: object) -> None:
 
 def test_v1_plain_path_takes_the_common_request() -> None:
     """A well-formed request never pays for the per-instance models (the point of the path)."""
-    from berth_transformer.schema import _plain_columns
-
-    assert _plain_columns([ROW, {**ROW, "trip_distance_km": 0.0}]) is not None
-    assert _plain_columns([{**ROW, "surge": 1.0}]) is None  # an extra field
-    assert _plain_columns([{**ROW, "trip_distance_km": 4}]) is None  # an int distance: pydantic's
+    assert _plain([ROW, {**ROW, "trip_distance_km": 0.0}]) is not None
+    assert _plain([{**ROW, "surge": 1.0}]) is None  # an extra field
+    assert _plain([{**ROW, "trip_distance_km": 4}]) is None  # an int distance: pydantic's

@@ -25,6 +25,9 @@ from berth.errors import QUOTE_CHARS, InvalidInputError, quote, short
 from berth.wire import OUTPUT_NAME
 
 INT64_MAX = 2**63 - 1
+MAX_HOUR = 23
+HOUR_RULE = f"must be in 0..{MAX_HOUR}"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # Open Inference V2 input tensors: name -> datatype (each 1-D, one value per candidate).
 V2_INPUTS = {
@@ -43,7 +46,7 @@ class Candidate(BaseModel):
     customer_id: StrictInt = Field(ge=0, le=INT64_MAX, description="The rider")
     driver_id: StrictInt = Field(ge=0, le=INT64_MAX, description="The candidate driver")
     trip_distance_km: StrictFloat = Field(ge=0, allow_inf_nan=False, description="Requested trip")
-    pickup_hour: StrictInt = Field(ge=0, le=23, description="Local hour of the pickup")
+    pickup_hour: StrictInt = Field(ge=0, le=MAX_HOUR, description="Local hour of the pickup")
 
 
 _INSTANCES: TypeAdapter[list[Candidate]] = TypeAdapter(list[Candidate])
@@ -100,16 +103,8 @@ def parse_v1(body: object, max_candidates: int) -> Candidates:
     if not isinstance(instances, list):
         raise InvalidInputError("instances: a list of candidates is required", field="instances")
     _check_count(len(instances), max_candidates, "instances")
-    columns = _plain_columns(instances)
-    if columns is not None:
-        customer, driver, distance, hour = columns
-        return Candidates(
-            customer_id=np.array(customer, np.int64),
-            driver_id=np.array(driver, np.int64),
-            trip_distance_km=np.array(distance, np.float32),
-            pickup_hour=np.array(hour, np.int64),
-        )
-    return _validated(instances)
+    plain = _plain(instances)
+    return plain if plain is not None else _validated(instances)
 
 
 def _validated(instances: list[Any]) -> Candidates:
@@ -134,11 +129,7 @@ def _validated(instances: list[Any]) -> Candidates:
     )
 
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-_Columns = tuple[list[int], list[int], list[float], list[int]]
-
-
-def _plain_columns(instances: list[Any]) -> _Columns | None:
+def _plain(instances: list[Any]) -> Candidates | None:
     """The columns of instances that every check passes at a glance (the four fields exactly,
     ints that are ints, a float distance, every value in range), in one pass; None for
     anything else, which :data:`_INSTANCES` then validates and names the fault of.
@@ -159,7 +150,7 @@ def _plain_columns(instances: list[Any]) -> _Columns | None:
             return None  # absent (None), bool, float or str: pydantic says which
         if type(t) is not float:
             return None
-        if not (0 <= c <= INT64_MAX and 0 <= d <= INT64_MAX and 0 <= h <= 23):
+        if not (0 <= c <= INT64_MAX and 0 <= d <= INT64_MAX and 0 <= h <= MAX_HOUR):
             return None
         if not 0.0 <= t <= FLOAT32_MAX:  # NaN fails both comparisons
             return None
@@ -167,7 +158,12 @@ def _plain_columns(instances: list[Any]) -> _Columns | None:
         driver.append(d)
         distance.append(t)
         hour.append(h)
-    return customer, driver, distance, hour
+    return Candidates(
+        customer_id=np.array(customer, np.int64),
+        driver_id=np.array(driver, np.int64),
+        trip_distance_km=np.array(distance, np.float32),
+        pickup_hour=np.array(hour, np.int64),
+    )
 
 
 def _float32(values: np.ndarray) -> np.ndarray:
@@ -282,7 +278,7 @@ def _check_ranges(c: Candidates) -> Candidates:
             "must be a finite float32 (at most 3.4e38)",
         ),
         ("trip_distance_km", c.trip_distance_km < 0, "must be >= 0"),
-        ("pickup_hour", (c.pickup_hour < 0) | (c.pickup_hour > 23), "must be in 0..23"),
+        ("pickup_hour", (c.pickup_hour < 0) | (c.pickup_hour > MAX_HOUR), HOUR_RULE),
     )
     for name, bad, rule in checks:
         if bad.any():
