@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import time
 
-from berth.stack.ports import LOOPBACK, free_port, port_is_free
+from berth.stack.ports import LOOPBACK, claim, free_port, port_is_free
 from berth.stack.redis_server import RedisServer, TlsFiles
 
 BUS_OFFSET = 10_000  # a node's cluster bus listens on its port + 10000
@@ -28,6 +28,7 @@ def cluster_port(taken: set[int]) -> int:
         port = free_port()
         clash = {port, port + BUS_OFFSET, port - BUS_OFFSET} & taken
         if port <= MAX_PORT and not clash and port_is_free(port + BUS_OFFSET):
+            claim(port + BUS_OFFSET)
             return port
 
 
