@@ -121,7 +121,7 @@ def test_grpc_errors_keep_their_meaning(code: grpc.StatusCode, error: type, stat
     ],
 )
 def test_http_errors_keep_their_meaning(http: int, error: type, status: int) -> None:
-    mapped = from_http_error(http, b'{"error": "features: wrong shape"}', {"Retry-After": "3"})
+    mapped = from_http_error(http, b'{"error": "features: wrong shape"}', {"retry-after": "3"})
     assert isinstance(mapped, error)
     assert mapped.status == status
     if status == 400:

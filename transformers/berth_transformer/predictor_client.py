@@ -1,5 +1,5 @@
 """Calls to the predictor over Open Inference V2: gRPC (one ``grpc.aio`` channel,
-:mod:`predictor_grpc`) or REST (one shared ``aiohttp`` session, :mod:`predictor_rest`), each
+:mod:`predictor_grpc`) or REST (pooled keep-alive connections, :mod:`predictor_rest`), each
 with a timeout, bounded retries and one error mapping (here, with what both share).
 
 The predictor's errors keep their meaning: its 400 / INVALID_ARGUMENT is a 400 with its
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -113,7 +113,9 @@ def from_grpc_error(exc: grpc.aio.AioRpcError) -> BerthError:
     return PredictorError(f"predictor answered {code.name}: {details}")
 
 
-def from_http_error(status: int, body: bytes, headers: Any) -> BerthError:
+def from_http_error(status: int, body: bytes, headers: Mapping[str, str]) -> BerthError:
+    """The predictor's HTTP error as the transformer answers it (``headers``: names
+    lower-case)."""
     try:
         payload = orjson.loads(body)
         message = str(payload.get("error") or payload.get("detail") or payload)
@@ -122,7 +124,7 @@ def from_http_error(status: int, body: bytes, headers: Any) -> BerthError:
     if status in (400, 422):
         return InvalidInputError(f"predictor rejected the input: {message}")
     if status == 429:
-        retry_after = headers.get("Retry-After", "1")
+        retry_after = headers.get("retry-after", "1")
         return OverloadedError(
             f"predictor overloaded: {message}",
             retry_after_s=int(retry_after) if retry_after.isdigit() else 1,

@@ -1,5 +1,5 @@
-"""The predictor client over Open Inference V2 REST: one shared ``aiohttp`` session, its
-keep-alive connections pooled.
+"""The predictor client over Open Inference V2 REST: pooled keep-alive connections of Berth's
+lean HTTP/1.1 client (:mod:`berth_transformer.http_client`).
 
 A retry (:func:`with_retries`: the predictor did not answer, or answered 502/503) goes over a
 new connection of its own, closed after it, never a pooled one: behind an L4 Service each
@@ -16,8 +16,8 @@ binary when it carries the header length, as JSON otherwise (errors, metadata).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-import aiohttp
 import numpy as np
 import orjson
 
@@ -25,6 +25,7 @@ from berth.errors import DeadlineExceededError, DependencyUnavailableError
 from berth.observability import outgoing_headers
 from berth.serving.codec import BINARY_SIZE
 from berth.wire import HEADER_LENGTH, INPUT_NAME, OUTPUT_NAME
+from berth_transformer.http_client import HttpClient
 from berth_transformer.predictor_client import (
     PREDICTOR,
     Link,
@@ -41,69 +42,47 @@ BINARY_HEADERS = {"content-type": "application/octet-stream"}
 
 
 class RestPredictorClient:
-    """Open Inference V2 over REST (binary tensors) through one shared aiohttp session; a
-    retry through a second one that opens a new connection per request (module docstring)."""
+    """Open Inference V2 over REST (binary tensors) on pooled keep-alive connections; a retry
+    on a new connection of its own (module docstring)."""
 
     protocol = "v2"
 
     def __init__(self, host: str, model_name: str, link: Link) -> None:
-        base = host if "://" in host else f"{'https' if link.tls else 'http'}://{host}"
-        self.base = f"{base.rstrip('/')}/v2/models/{model_name}"
+        url = urlsplit(host if "://" in host else f"{'https' if link.tls else 'http'}://{host}")
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"predictor host {host!r}: expected [http[s]://]host[:port]")
+        tls = link.ssl_context() if url.scheme == "https" else None
+        self._http = HttpClient(url.hostname, url.port or (443 if tls else 80), tls)
+        self.base = f"{url.path.rstrip('/')}/v2/models/{model_name}"
         self.model_name, self.link, self.timeout_s = model_name, link, link.timeout_s
-        self._pooled: aiohttp.ClientSession | None = None
-        self._fresh: aiohttp.ClientSession | None = None  # for retries: no connection reused
-
-    def _session(self, fresh: bool) -> aiohttp.ClientSession:
-        session = self._fresh if fresh else self._pooled
-        if session is None or session.closed:
-            tls = self.link.ssl_context() if self.link.tls else None
-            connector = aiohttp.TCPConnector(
-                limit=256, ttl_dns_cache=300, ssl=tls or True, force_close=fresh
-            )
-            session = aiohttp.ClientSession(connector=connector)
-            if fresh:
-                self._fresh = session
-            else:
-                self._pooled = session
-        return session
 
     async def _call(
-        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+        self, method: str, target: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[dict[str, Any], memoryview]:
         return await with_retries(
-            lambda left_s, retry: self._call_once(
-                self._session(fresh=retry), method, url, body, headers, left_s
-            ),
+            lambda left_s, retry: self._call_once(method, target, body, headers, left_s, retry),
             self.link.retries,
             self.timeout_s,
         )
 
     async def _call_once(
         self,
-        session: aiohttp.ClientSession,
         method: str,
-        url: str,
+        target: str,
         body: bytes | None,
         headers: dict[str, str],
         left_s: float,
+        fresh: bool,
     ) -> tuple[dict[str, Any], memoryview]:
         try:
-            async with session.request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=left_s),
-            ) as resp:
-                payload = await resp.read()
-                if resp.status != 200:
-                    raise from_http_error(resp.status, payload, resp.headers)
-                header_length = resp.headers.get(HEADER_LENGTH)
+            answer = await self._http.request(method, target, headers, body, left_s, fresh)
         except TimeoutError:
             raise DeadlineExceededError(PREDICTOR) from None
-        except aiohttp.ClientError as exc:
+        except OSError as exc:  # refused, reset, closed before answering, TLS
             raise DependencyUnavailableError(PREDICTOR, f"{type(exc).__name__}: {exc}") from None
-        return split_answer(payload, header_length)
+        if answer.status != 200:
+            raise from_http_error(answer.status, answer.body, answer.headers)
+        return split_answer(answer.body, answer.headers.get(HEADER_LENGTH))
 
     async def metadata(self) -> dict[str, Any]:
         return (await self._call("GET", self.base, None, JSON_HEADERS))[0]
@@ -120,10 +99,7 @@ class RestPredictorClient:
             return Prediction(checked_scores(scores, len(features)), version)
 
     async def close(self) -> None:
-        for session in (self._pooled, self._fresh):
-            if session is not None:
-                await session.close()
-        self._pooled = self._fresh = None
+        await self._http.close()
 
 
 def binary_request(features: np.ndarray, request_id: str) -> tuple[bytes, str]:
