@@ -4,10 +4,9 @@ id and the W3C trace id, no payloads."""
 from __future__ import annotations
 
 import logging
-import os
+import random
 import re
 import sys
-import uuid
 from collections.abc import Mapping, MutableMapping
 from contextvars import ContextVar
 from typing import Any
@@ -21,8 +20,19 @@ traceparent_var: ContextVar[str | None] = ContextVar("berth_traceparent", defaul
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 
 
+def _random_hex(bits: int) -> str:
+    """``bits`` random bits as lower-case hex, never all zeros (W3C: an all-zero id is invalid).
+
+    Python's ``random`` (Mersenne Twister, seeded from the OS, re-seeded in a forked child),
+    as OpenTelemetry's id generator does: ids need to be unique, not secret, and
+    ``uuid.uuid4``/``os.urandom`` cost a ``getrandom`` system call each, three per request."""
+    while not (value := random.getrandbits(bits)):
+        pass
+    return f"{value:0{bits // 4}x}"
+
+
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    return _random_hex(128)
 
 
 def traceparent_of(headers: Mapping[str, str]) -> str:
@@ -32,7 +42,7 @@ def traceparent_of(headers: Mapping[str, str]) -> str:
     match = _TRACEPARENT.fullmatch(value)
     if match and set(match.group(1)) != {"0"} and set(match.group(2)) != {"0"}:
         return value
-    return f"00-{uuid.uuid4().hex}-{os.urandom(8).hex()}-00"
+    return f"00-{_random_hex(128)}-{_random_hex(64)}-00"
 
 
 def outgoing_headers(request_id: str) -> dict[str, str]:
@@ -42,7 +52,7 @@ def outgoing_headers(request_id: str) -> dict[str, str]:
     current = traceparent_var.get()
     if current is not None:
         _, trace_id, _, flags = current.split("-")
-        headers[TRACEPARENT_HEADER] = f"00-{trace_id}-{os.urandom(8).hex()}-{flags}"
+        headers[TRACEPARENT_HEADER] = f"00-{trace_id}-{_random_hex(64)}-{flags}"
     return headers
 
 
