@@ -1,10 +1,11 @@
 """What a shadow costs the primary: Berth's latency with every request mirrored vs without.
 
-Two Berth transformers on the same primary predictor: Berth's own (no shadow) and a second
-one with ``BERTH_TRANSFORMER_SHADOW_HOST`` set to a third predictor (the same artifact: the
-deltas are 0 here; the cost is what is measured). The same open-loop requests go to each in
-alternating points at one moderate rate (no queueing: latency then measures the shadow's
-work, not a backlog); each side's percentiles are over all its points' requests pooled.
+Two Berth transformers on the same primary predictor, over the same hop (Berth's: REST V2):
+Berth's own (no shadow) and a second one with ``BERTH_TRANSFORMER_SHADOW_HOST`` set to a third
+predictor (the same artifact: the deltas are 0 here; the cost is what is measured). The same
+open-loop requests go to each in alternating points at one moderate rate (no queueing:
+latency then measures the shadow's work, not a backlog); each side's percentiles are over all
+its points' requests pooled.
 
 In a cluster the shadow predictor has its own pod; on one machine it runs at niceness
 ``berth.local.SHADOW_NICE``, as ``berth up --shadow`` runs it, so its CPU yields to the
@@ -26,7 +27,6 @@ from benchmarks.stacks import BerthStack
 from berth.local import SHADOW_NICE
 from berth.scrape import Metrics, scrape
 from berth.stack import (
-    LOOPBACK,
     READY_TIMEOUT_S,
     Ports,
     Stack,
@@ -49,12 +49,18 @@ def run(
     shadow = predictor_process(
         MODEL, ws.artifact, shadow_ports, log_path=logs / "shadow-predictor.log", nice=SHADOW_NICE
     )
+    # The same hop as Berth's own transformer (the "off" side), to the primary and the shadow.
+    grpc = berth.hop == "grpc-v2"
+    primary = berth.predictor_ports.grpc_target if grpc else berth.predictor_ports.url
     mirrored = transformer_process(
         MODEL,
-        f"{LOOPBACK}:{berth.predictor_ports.grpc}",
+        primary,
         ports,
-        env=berth.transformer_env_for(BERTH_TRANSFORMER_SHADOW_HOST=shadow_ports.grpc_target),
+        env=berth.transformer_env_for(
+            BERTH_TRANSFORMER_SHADOW_HOST=shadow_ports.grpc_target if grpc else shadow_ports.url
+        ),
         log_path=logs / "berth-transformer-shadowed.log",
+        predictor_protocol=berth.hop,
     )
     with Stack() as processes:
         processes.start("shadow", shadow).wait_ready(READY_TIMEOUT_S)
