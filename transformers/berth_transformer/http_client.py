@@ -50,7 +50,7 @@ class _Connection(asyncio.Protocol):
         self.headers: dict[str, str] = {}
         self.body: list[bytes] = []
         self.answered = False  # a byte of the current answer arrived
-        self.reusable = True
+        self.keep_alive = True  # the last answer did not ask to close
 
     # --- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -67,7 +67,6 @@ class _Connection(asyncio.Protocol):
             self._fail(ConnectionError(f"predictor answered malformed HTTP: {exc}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.reusable = False
         reason = f": {exc}" if exc else ""
         self._fail(ConnectionError(f"predictor closed the connection before answering{reason}"))
 
@@ -80,7 +79,7 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         answer = Answer(self.parser.get_status_code(), self.headers, b"".join(self.body))
-        self.reusable = self.reusable and self.parser.should_keep_alive()
+        self.keep_alive = self.parser.should_keep_alive()
         self.headers, self.body = {}, []
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
@@ -89,7 +88,8 @@ class _Connection(asyncio.Protocol):
     # --- the client's side ------------------------------------------------------------------
     @property
     def open(self) -> bool:
-        return self.reusable and self.transport is not None and not self.transport.is_closing()
+        """Reusable: connected, not closing (closed by either side), keep-alive."""
+        return self.keep_alive and self.transport is not None and not self.transport.is_closing()
 
     async def exchange(self, request: bytes) -> Answer:
         assert self.transport is not None and self.waiter is None
@@ -99,14 +99,12 @@ class _Connection(asyncio.Protocol):
         return await self.waiter
 
     def _fail(self, exc: Exception) -> None:
-        self.reusable = False
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
         self.close()
 
     def close(self) -> None:
-        self.reusable = False
         if self.transport is not None:
             self.transport.close()
 
