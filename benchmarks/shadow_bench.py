@@ -50,14 +50,12 @@ def run(
         MODEL, ws.artifact, shadow_ports, log_path=logs / "shadow-predictor.log", nice=SHADOW_NICE
     )
     # The same hop as Berth's own transformer (the "off" side), to the primary and the shadow.
-    grpc = berth.hop == "grpc-v2"
-    primary = berth.predictor_ports.grpc_target if grpc else berth.predictor_ports.url
     mirrored = transformer_process(
         MODEL,
-        primary,
+        berth.predictor_ports.hop_target(berth.hop),
         ports,
         env=berth.transformer_env_for(
-            BERTH_TRANSFORMER_SHADOW_HOST=shadow_ports.grpc_target if grpc else shadow_ports.url
+            BERTH_TRANSFORMER_SHADOW_HOST=shadow_ports.hop_target(berth.hop)
         ),
         log_path=logs / "berth-transformer-shadowed.log",
         predictor_protocol=berth.hop,

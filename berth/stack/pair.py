@@ -101,12 +101,11 @@ class ServingPair:
         )
 
     def start_transformer(self) -> ServerProcess:
-        ports = self.predictor_ports
         return self.processes.start(
             "transformer",
             transformer_process(
                 self.model,
-                ports.grpc_target if self.hop == "grpc-v2" else ports.url,
+                self.predictor_ports.hop_target(self.hop),
                 self.transformer_ports,
                 env=self.transformer_env_for(),
                 log_path=self.log_path("transformer"),

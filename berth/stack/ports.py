@@ -79,3 +79,8 @@ class Ports(NamedTuple):
     def grpc_target(self) -> str:
         """``host:port`` of the gRPC port."""
         return f"{LOOPBACK}:{self.grpc}"
+
+    def hop_target(self, hop: str) -> str:
+        """Where a transformer calling this server over ``hop`` points: the gRPC port's
+        ``host:port`` for ``grpc-v2``, the REST URL for the REST hops."""
+        return self.grpc_target if hop == "grpc-v2" else self.url

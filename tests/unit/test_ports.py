@@ -15,7 +15,7 @@ import pytest
 from berth.serving import kserve_compat as compat
 from berth.serving.grpc_server import BerthGrpcServer
 from berth.stack import ports
-from berth.stack.ports import LOOPBACK, claim, free_port
+from berth.stack.ports import LOOPBACK, Ports, claim, free_port
 
 
 def test_a_port_the_kernel_offers_twice_is_handed_out_once(
@@ -41,6 +41,12 @@ def test_the_memory_is_bounded_and_forgets_the_oldest(monkeypatch: pytest.Monkey
     for port in (1, 2, 3, 4):
         claim(port)
     assert list(ports._handed_out) == [2, 3, 4]
+
+
+def test_a_hop_targets_the_grpc_port_or_the_rest_url() -> None:
+    ports = Ports(8080, 8081)
+    assert ports.hop_target("grpc-v2") == f"{LOOPBACK}:8081"
+    assert ports.hop_target("v2") == ports.hop_target("v1") == f"http://{LOOPBACK}:8080"
 
 
 def test_many_real_picks_never_repeat() -> None:
