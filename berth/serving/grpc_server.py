@@ -114,10 +114,8 @@ class BerthGrpcServer(GRPCServer):  # type: ignore[misc]
             futures.ThreadPoolExecutor(max_workers=max_workers),
             interceptors=self.interceptors(),
             options=[
-                *(
-                    (name, kwargs.get(name.replace(".", "_")))
-                    for name in ("grpc.max_send_message_length", "grpc.max_receive_message_length")
-                ),
+                ("grpc.max_send_message_length", kwargs.get("grpc_max_send_message_length")),
+                ("grpc.max_receive_message_length", kwargs.get("grpc_max_receive_message_length")),
                 # gRPC shares a port with any other SO_REUSEPORT listener by default: two
                 # servers on one port would split the calls. A taken port fails the start.
                 ("grpc.so_reuseport", 0),
