@@ -60,7 +60,7 @@ class Server:
         return head + body
 
 
-async def keep_alive(server: Server, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+async def keep_alive(server: Server, reader: Reader, w: Writer) -> None:
     while (await server.read_request(reader)) is not None:
         w.write(OK % server.requests)
         await w.drain()
@@ -79,6 +79,18 @@ def loop_kind(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
     finally:
         asyncio.set_event_loop_policy(before)
+
+
+async def silent(server: Server, r: Reader, w: Writer) -> None:
+    """Reads a request, never answers, and waits for the client to close."""
+    await server.read_request(r)
+    await server.read_request(r)
+
+
+async def all_ok(client: HttpClient, calls: int) -> None:
+    """``calls`` GETs in a row, each answered 200."""
+    for _ in range(calls):
+        assert (await client.request("GET", "/", {}, None, 2.0)).status == 200
 
 
 def run(script: Script, test: Callable[[Server, HttpClient], Awaitable[None]]) -> Server:
@@ -118,7 +130,7 @@ def test_concurrent_requests_each_get_a_connection_then_pool() -> None:
 def test_the_request_bytes_are_what_the_caller_asked_for() -> None:
     seen: list[bytes] = []
 
-    async def record(server: Server, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    async def record(server: Server, r: Reader, w: Writer) -> None:
         request = await server.read_request(r)
         assert request is not None
         seen.append(request)
@@ -137,24 +149,18 @@ def test_the_request_bytes_are_what_the_caller_asked_for() -> None:
 
 
 def test_an_idle_connection_the_server_closed_is_replaced_without_an_error() -> None:
-    async def one_then_close(
-        server: Server, r: asyncio.StreamReader, w: asyncio.StreamWriter
-    ) -> None:
+    async def one_then_close(server: Server, r: Reader, w: Writer) -> None:
         if await server.read_request(r) is not None:
             w.write(OK % server.requests)
             await w.drain()
         # the server's keep-alive timeout: it closes without saying so
 
-    async def test(server: Server, client: HttpClient) -> None:
-        for _ in range(3):
-            assert (await client.request("GET", "/", {}, None, 2.0)).status == 200
-
-    server = run(one_then_close, test)
+    server = run(one_then_close, lambda server, client: all_ok(client, 3))
     assert (server.connections, server.requests) == (3, 3)
 
 
 def test_a_reused_connection_closed_before_answering_is_sent_again_once() -> None:
-    async def drop_second(server: Server, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    async def drop_second(server: Server, r: Reader, w: Writer) -> None:
         first = server.connections == 1
         while await server.read_request(r) is not None:
             if first and server.requests == 2:
@@ -162,16 +168,12 @@ def test_a_reused_connection_closed_before_answering_is_sent_again_once() -> Non
             w.write(OK % server.requests)
             await w.drain()
 
-    async def test(server: Server, client: HttpClient) -> None:
-        for _ in range(2):
-            assert (await client.request("GET", "/", {}, None, 2.0)).status == 200
-
-    server = run(drop_second, test)
+    server = run(drop_second, lambda server, client: all_ok(client, 2))
     assert (server.connections, server.requests) == (2, 3)
 
 
 def test_a_new_connection_closed_before_answering_is_an_error() -> None:
-    async def drop(server: Server, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    async def drop(server: Server, r: Reader, w: Writer) -> None:
         await server.read_request(r)
 
     async def test(server: Server, client: HttpClient) -> None:
@@ -183,7 +185,7 @@ def test_a_new_connection_closed_before_answering_is_an_error() -> None:
 
 
 def test_an_answer_cut_short_is_an_error_and_is_not_sent_twice() -> None:
-    async def half(server: Server, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    async def half(server: Server, r: Reader, w: Writer) -> None:
         while await server.read_request(r) is not None:
             if server.requests == 1:
                 w.write(OK % 1)
@@ -203,9 +205,6 @@ def test_an_answer_cut_short_is_an_error_and_is_not_sent_twice() -> None:
 
 
 def test_a_deadline_ends_the_call_and_closes_its_connection() -> None:
-    async def silent(server: Server, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        await server.read_request(r)
-        await server.read_request(r)  # waits for the client to close
 
     async def test(server: Server, client: HttpClient) -> None:
         with pytest.raises(TimeoutError):
@@ -217,9 +216,6 @@ def test_a_deadline_ends_the_call_and_closes_its_connection() -> None:
 
 
 def test_a_cancelled_call_closes_its_connection() -> None:
-    async def silent(server: Server, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        await server.read_request(r)
-        await server.read_request(r)
 
     async def test(server: Server, client: HttpClient) -> None:
         call = asyncio.ensure_future(client.request("GET", "/", {}, None, 5.0))
@@ -234,7 +230,7 @@ def test_a_cancelled_call_closes_its_connection() -> None:
 
 
 def test_connection_close_in_the_answer_and_fresh_calls_are_not_pooled() -> None:
-    async def closing(server: Server, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    async def closing(server: Server, r: Reader, w: Writer) -> None:
         while await server.read_request(r) is not None:
             close = b"connection: close\r\n" if server.requests == 1 else b""
             w.write(b"HTTP/1.1 200 OK\r\n" + close + b"content-length: 0\r\n\r\n")
@@ -253,7 +249,7 @@ def test_connection_close_in_the_answer_and_fresh_calls_are_not_pooled() -> None
 
 
 def test_a_chunked_answer_is_read_whole() -> None:
-    async def chunked(server: Server, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    async def chunked(server: Server, r: Reader, w: Writer) -> None:
         await server.read_request(r)
         w.write(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\n")
         w.write(b"transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
@@ -272,7 +268,7 @@ def test_a_chunked_answer_is_read_whole() -> None:
 
 
 def test_an_answer_that_is_not_http_is_a_connection_error() -> None:
-    async def garbage(server: Server, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    async def garbage(server: Server, r: Reader, w: Writer) -> None:
         await server.read_request(r)
         w.write(b"\x00\x00\x12\x04\x00\x00\x00\x00\x00")  # an HTTP/2 SETTINGS frame
         await w.drain()
