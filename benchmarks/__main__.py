@@ -39,7 +39,8 @@ def _compare(args: argparse.Namespace, argv: list[str]) -> int:
     print(report.summary_markdown(results))
     for target in results["targets"]:
         state = "met" if target["met"] else "NOT met"
-        print(f"target {target['name']} {target['target']}: {target['value']} ({state})")
+        note = f"; {target['note']}" if "note" in target else ""
+        print(f"target {target['name']} {target['target']}: {target['value']} ({state}{note})")
     print(f"\nwrote {opts.out}/results.json, report.md, latency.png")
     return 0
 

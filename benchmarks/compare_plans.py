@@ -81,10 +81,22 @@ PLANS = {
         point_s=1.0,
         warmup_s=0.3,
         berth=SweepConfig(
-            start_rps=20, factor=2.0, refine=0, max_points=2, extend=0, cooldown_s=0.2
+            start_rps=20,
+            factor=2.0,
+            refine=0,
+            probe_down=0,
+            max_points=2,
+            extend=0,
+            cooldown_s=0.2,
         ),
         baseline=SweepConfig(
-            start_rps=10, factor=2.0, refine=0, max_points=2, extend=0, cooldown_s=0.2
+            start_rps=10,
+            factor=2.0,
+            refine=0,
+            probe_down=0,
+            max_points=2,
+            extend=0,
+            cooldown_s=0.2,
         ),
         kernel_seconds=0.2,
         kernel_batches=(64,),

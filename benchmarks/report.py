@@ -91,10 +91,14 @@ def _head_lines(results: dict[str, Any]) -> list[str]:
         "",
         *table(
             ["target", "wanted", "Berth", "met"],
-            [[t["name"], t["target"], t["value"], t["met"]] for t in results["targets"]],
+            [[t["name"], t["target"], t["value"], _met(t)] for t in results["targets"]],
         ),
         "",
     ]
+
+
+def _met(target: dict[str, Any]) -> str:
+    return f"{target['met']} ({target['note']})" if "note" in target else str(target["met"])
 
 
 def _e2e_lines(e2e: dict[str, Any]) -> list[str]:

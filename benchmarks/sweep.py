@@ -5,7 +5,9 @@ A point *holds* a bound when its p99 (from intended send times) is within it, at
 of the offered rate. The rate grows by ``factor`` until a point fails the loosest bound (or
 ``max_points`` growth points are spent, plus ``extend`` more while every point held); then, for
 each bound, ``refine`` more bisection points between its highest holding and its lowest failing
-rate narrow the answer. One sweep therefore answers every bound
+rate narrow the answer. A bound that no point held is first probed downward (``probe_down``
+points, each at half the lowest rate tried, not below ``min_rps``): a stack slow at the start
+rate gets a measured rate, or a measured "none" (0). One sweep therefore answers every bound
 (e.g. 10, 25 and 50 ms) from one latency-vs-load curve. If the first point already fails the
 loosest bound the rate halves. The answer for a bound is the achieved rate of the highest
 offered rate that held it (a lower rate may still have failed: that is in ``points``).
@@ -31,6 +33,7 @@ class SweepConfig:
     start_rps: float = 50.0
     factor: float = 1.5
     refine: int = 2
+    probe_down: int = 2  # per bound no point held: points at half the lowest rate tried
     max_points: int = 10  # growth points (refinement adds ``refine`` per bound)
     extend: int = 4  # growth points past ``max_points`` while every point so far held
     bounds_ms: tuple[float, ...] = (10.0,)
@@ -120,6 +123,11 @@ def sweep(
         else:
             rate /= 2
     for bound in sorted(cfg.bounds_ms):
+        for _ in range(cfg.probe_down):
+            lowest = min(p["spec"]["rate"] for p in points)
+            if any(holds(p, cfg, bound) for p in points) or lowest / 2 < cfg.min_rps:
+                break
+            run(lowest / 2)
         for _ in range(cfg.refine):
             best, failed = _edges(points, cfg, bound)
             if best is None or failed is None:

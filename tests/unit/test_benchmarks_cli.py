@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import cache_bench, gpu_bench, peers, report
+from benchmarks import cache_bench, compare_summary, gpu_bench, peers, report
 from benchmarks.loadgen import LoadSpec
 from benchmarks.sweep import SweepConfig, sweep
 
@@ -110,9 +110,12 @@ class _Server:
         self.limit = limit
         self.rates: list[float] = []
 
+    def p99(self, rate: float) -> float:
+        return 2.0 if rate <= self.limit else 50.0
+
     def run(self, spec: Any) -> dict[str, Any]:
         self.rates.append(spec.rate)
-        p99 = 2.0 if spec.rate <= self.limit else 50.0
+        p99 = self.p99(spec.rate)
         done = int(spec.rate * spec.duration_s)
         return {
             "spec": {"rate": spec.rate}, "latency_ms": {"p99": p99}, "errors": {}, "sent": done,
@@ -127,8 +130,22 @@ class _Meter:
         return {"machine": 0.0, "generator": 0.0}
 
 
-def _sweep(limit: float, **cfg: Any) -> tuple[dict[str, Any], _Server]:
-    server = _Server(limit)
+class _SlowServer(_Server):
+    """p99 12 ms from ``slow_from`` rps up to ``limit`` (a 10 ms bound fails there, 50 ms
+    holds), 5 ms below ``slow_from``, 80 ms above ``limit``."""
+
+    def __init__(self, limit: float, slow_from: float) -> None:
+        super().__init__(limit)
+        self.slow_from = slow_from
+
+    def p99(self, rate: float) -> float:
+        return 5.0 if rate < self.slow_from else 12.0 if rate <= self.limit else 80.0
+
+
+def _sweep(
+    limit: float, server: _Server | None = None, **cfg: Any
+) -> tuple[dict[str, Any], _Server]:
+    server = server or _Server(limit)
     spec = LoadSpec(protocol="v1", target="127.0.0.1:1", rate=1.0, duration_s=1.0)
     config = SweepConfig(start_rps=100, factor=2.0, cooldown_s=0.0, **cfg)
     return sweep(server, _Meter(), spec, config, 2), server  # type: ignore[arg-type]
@@ -164,3 +181,38 @@ def test_find_python_takes_pyenvs_interpreter_over_its_shim(
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
     monkeypatch.setenv("PATH", str(shim.parent))
     assert peer_venv.find_python("3.12") == str(real)
+
+
+def test_sweep_probes_down_for_a_bound_that_no_growth_point_held() -> None:
+    result, server = _sweep(400.0, _SlowServer(400.0, 50.0), refine=0, bounds_ms=(10.0, 50.0))
+    # growth 100..800 (800 fails 50 ms); 10 ms held nowhere: 50 (fails), then 25 (holds)
+    assert server.rates == [100, 200, 400, 800, 50, 25]
+    assert result["by_bound_ms"]["10"]["max_rps"] == 25
+    assert result["by_bound_ms"]["50"]["max_rps"] == 400
+
+
+def test_sweep_answers_none_held_after_probing_down_to_its_floor() -> None:
+    server = _SlowServer(400.0, 0.0)  # 10 ms holds at no rate
+    result, _ = _sweep(400.0, server, refine=0, probe_down=3, min_rps=30.0, bounds_ms=(10.0, 50.0))
+    assert server.rates == [100, 200, 400, 800, 50]  # 25 would be below min_rps
+    assert result["by_bound_ms"]["10"]["max_rps"] == 0.0
+
+
+def test_a_ratio_over_a_stack_that_held_no_rate_is_met_and_says_so() -> None:
+    key = "max_rps_p99_10ms"
+    results: dict[str, Any] = {
+        "e2e": {
+            "berth": {key: 1000.0, "servers_cpu_ms_per_request": 0.7},
+            "baseline": {key: 200.0},
+            "tuned_peer": {key: 0.0},
+            "berth_over_baseline": 5.0,
+        },
+        "features": {}, "predictor": {}, "predictor_peers": {"berth_over": {}},
+    }  # fmt: skip
+    rows = {t["name"]: t for t in compare_summary.targets(results, key)}
+    tuned = rows[f"e2e {key}: Berth / tuned peer"]
+    assert tuned["met"] and tuned["value"] is None and "held no rate" in tuned["note"]
+    assert rows[f"e2e {key}: Berth / baseline"]["value"] == 5.0
+    results["e2e"]["berth"][key] = 0.0  # neither held: no ratio, not met
+    rows = {t["name"]: t for t in compare_summary.targets(results, key)}
+    assert not rows[f"e2e {key}: Berth / tuned peer"]["met"]
