@@ -1,4 +1,11 @@
-"""int8 quantization with ONNX Runtime: static QDQ calibrated on training rows, or dynamic."""
+"""int8 quantization with ONNX Runtime: static QDQ calibrated on training rows, or dynamic.
+
+Static: uint8 activations, int8 weights (ORT's fast pair on x86), one scale per weight tensor.
+Per-channel scales were measured against it on the shipped 20->256->128->1 model (AMD EPYC,
+AVX-512 VNNI, one thread, ``python -m benchmarks predictor``): per-tensor ran 8% more rows/s at
+batch 64 and 15-20% more at batches 1 and 10 (one request's rows), for a held-out AUC 0.0002
+lower (0.84689 vs 0.84707) and a smaller largest difference from fp32 (0.022 vs 0.027).
+"""
 
 from __future__ import annotations
 
@@ -56,7 +63,7 @@ def quantize(
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            per_channel=True,
+            per_channel=False,
             calibrate_method=CalibrationMethod.MinMax,
         )
     prepared.unlink()
