@@ -22,6 +22,19 @@ ANSWER = b'{"predictions":[0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5]}'
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]
 
 
+async def read_request(scope: dict[str, Any], receive: Any, send: Any) -> bool:
+    """Answer ASGI's lifespan (False), or read an HTTP request's body to its end (True)."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return False
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    return True
+
+
 def build_app(repo: Path, model: Path, candidates: int, redis_url: str) -> Any:
     import onnxruntime as ort
     import redis.asyncio
@@ -47,14 +60,8 @@ def build_app(repo: Path, model: Path, candidates: int, redis_url: str) -> Any:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         nonlocal count
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+        if not await read_request(scope, receive, send):
             return
-        more = True
-        while more:
-            more = (await receive()).get("more_body", False)
         if scope["method"] == "POST":
             count += 1
             async with client.pipeline(transaction=False) as pipe:

@@ -88,6 +88,7 @@ class PeerRun:
                 "mlserver_nobatch", art, root, self.logs, batching=False, port=self.port
             ),
             "triton": peers.start_triton(art, root / "triton", self.logs, port=self.port),
+            "floor": peers.start_floor(art, self.logs, port=self.port),
         }
         floor_port = self.port()
         floor = self._server(

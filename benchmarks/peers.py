@@ -6,6 +6,9 @@
   (``max_batch_size`` 64, ``max_batch_time`` 1 ms); ``mlserver_nobatch`` the same without.
 * ``triton`` -- Triton through NVIDIA's PyTriton 0.7.0 (its own venv, on Python 3.12: its stub
   fails on 3.11.7), ``benchmarks/peer_runtimes/pytriton_ort.py``, dynamic batching (64).
+* ``floor`` -- not a peer but the least a predictor on the same server libraries spends per call
+  (:mod:`benchmarks.predictor_floor`: one ORT run, fixed answers, no decoding): Berth's ratio to
+  it is its share of what uvicorn and grpcio leave to take.
 
 :func:`measure` sweeps every peer and Berth's predictor with the same 10-row and 1-row V2
 requests from the same open-loop generator, over REST V2 and gRPC V2 (and, 10 rows, REST V2
@@ -140,6 +143,17 @@ def start_triton(artifact: Path, root: Path, logs: Path, port: PortPicker = free
     ]
     root.mkdir(parents=True, exist_ok=True)
     return _spawn(peer, argv, env, logs, root)
+
+
+def start_floor(artifact: Path, logs: Path, port: PortPicker = free_port) -> Peer:
+    peer = Peer("floor", {"server": "bare ASGI on uvicorn; grpc.aio generic handler, raw bytes"})
+    peer.http, peer.grpc = port(), port()
+    argv = [
+        *(sys.executable, "-m", "benchmarks.predictor_floor"),
+        *("--model", str(artifact / "model.onnx")),
+        *("--http-port", str(peer.http), "--grpc-port", str(peer.grpc)),
+    ]
+    return _spawn(peer, argv, {}, logs, RUNTIMES.parent.parent)
 
 
 def rate_key(bound_ms: float) -> str:

@@ -25,9 +25,10 @@ def _series(results: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _curves(ax: Any, series: dict[str, Any], bounds: list[float], title: str) -> None:
+    import matplotlib
     import matplotlib.ticker
 
-    colors = [f"C{i}" for i in range(10)]
+    colors = matplotlib.colormaps["tab20"].colors  # more series than the default cycle's 10
     for (label, sweep), color in zip(series.items(), colors, strict=False):
         points = sorted(
             (p for p in sweep["points"] if p["latency_ms"]), key=lambda p: p["spec"]["rate"]

@@ -144,7 +144,11 @@ def _peer_summary_rows(results: dict[str, Any], key: str) -> list[list[Any]]:
             f"{k.replace('max_rps_p99_', '')}: {fmt(v.get(label))}"
             for k, v in peers.get("berth_over_by_bound", {}).items()
         )
-        what = "Berth's predictor / peer" + (f" (looser bounds: {looser})" if looser else "")
+        what = (
+            "Berth's share of a bare server's rate on the same libraries"
+            if label.startswith("floor.")
+            else "Berth's predictor / peer"
+        ) + (f" (looser bounds: {looser})" if looser else "")
         rows.append([f"predictor_peers.berth_over.{label}", ratio, what])
     return rows
 
